@@ -1,0 +1,3 @@
+from sddc_backup.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""One module per resource; each handler only translates between HTTP and a service call."""

@@ -1,0 +1,1 @@
+"""The VCF models, in camelCase on the wire. Names match the appliance's schema names."""

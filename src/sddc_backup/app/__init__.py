@@ -1,0 +1,41 @@
+"""The composition root and the ``sddc-backup`` entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sddc_backup.cli.main import build_cli
+from sddc_backup.services.users import UserAdmin
+
+
+class _LocalCommands:
+    """What the CLI's local commands need, built from the settings."""
+
+    def serve(self, config: Path | None) -> None:
+        from sddc_backup.app.server import serve
+        from sddc_backup.app.settings import load_settings
+
+        serve(load_settings(config))
+
+    @asynccontextmanager
+    async def users(self, config: Path | None) -> AsyncIterator[UserAdmin]:
+        from sddc_backup.app.runtime import Runtime
+        from sddc_backup.app.settings import load_settings
+
+        runtime = await Runtime.open(load_settings(config))
+        try:
+            yield runtime.users
+        finally:
+            await runtime.close()
+
+    def openapi(self) -> dict[str, Any]:
+        from sddc_backup.app.openapi import openapi_document
+
+        return openapi_document()
+
+
+def main() -> None:
+    build_cli(_LocalCommands())()

@@ -1,0 +1,93 @@
+"""The composition root: builds the whole service from ``Settings``.
+
+Everything that holds a resource (the database engine) is opened here and closed by ``Runtime.close``.
+Local commands (``users``) and the server both start from a ``Runtime``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sddc_backup.api.deps import ApiServices
+from sddc_backup.app.settings import Settings
+from sddc_backup.domain.clock import Clock, SystemClock
+from sddc_backup.domain.faults import FaultPlan
+from sddc_backup.domain.throttle import LoginThrottle
+from sddc_backup.persistence.config_store import BackupConfigurationStore
+from sddc_backup.persistence.database import Database
+from sddc_backup.persistence.secret_box import SecretBox
+from sddc_backup.persistence.settings_store import SettingsStore
+from sddc_backup.persistence.task_store import TaskStore
+from sddc_backup.persistence.users import RefreshTokenStore, UserStore
+from sddc_backup.services.auth import Authenticator
+from sddc_backup.services.configuration import BackupConfigurationService
+from sddc_backup.services.readiness import Readiness
+from sddc_backup.services.users import UserAdmin
+from sddc_backup.tasks.engine import TaskEngine
+
+
+def prepare_data_dir(data_dir: Path) -> Path:
+    """Create the data directory, readable by its owner only (it holds keys and the state store)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    return data_dir
+
+
+def _key_file(path: Path) -> bytes:
+    """Read (or create, mode 0600) a 32-byte random key."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(32))
+    return path.read_bytes()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    database: Database
+    users: UserAdmin
+    engine: TaskEngine
+    api: ApiServices
+
+    @classmethod
+    async def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        clock = clock or SystemClock()
+        data_dir = prepare_data_dir(settings.data_dir)
+        database = Database.open(settings.state_store_url)
+        await database.migrate()
+        box = SecretBox.from_key_file(data_dir / "secret.key")
+        user_store = UserStore(database.sessions)
+        engine = TaskEngine(TaskStore(database.sessions, box), clock, FaultPlan.parse(settings.faults))
+        configuration = BackupConfigurationService(
+            BackupConfigurationStore(SettingsStore(database.sessions), box),
+            engine,
+            clock,
+            settings.passphrase_policy,
+            settings.fqdn,
+        )
+        engine.register(configuration.task_kind())
+        auth = Authenticator(
+            user_store,
+            RefreshTokenStore(database.sessions),
+            clock,
+            _key_file(data_dir / "token-signing.key"),
+            access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            throttle=LoginThrottle(
+                max_failures=settings.login_max_failures,
+                lockout=timedelta(seconds=settings.login_lockout_seconds),
+            ),
+        )
+        api = ApiServices(
+            auth=auth, configuration=configuration, engine=engine, readiness=Readiness(database.ping)
+        )
+        return cls(settings, clock, database, UserAdmin(user_store, clock), engine, api)
+
+    async def close(self) -> None:
+        await self.engine.shutdown()
+        await self.database.close()

@@ -1,0 +1,1 @@
+"""The backup archive format: streaming writer and reader."""

@@ -1,0 +1,1 @@
+"""The ``sddc-backup`` command line (typer + rich). Local commands get their services from ``app``."""

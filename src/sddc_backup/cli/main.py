@@ -1,0 +1,147 @@
+"""The command tree. ``build_cli`` receives the ``LocalCommands`` that ``app`` implements, so that the
+CLI never builds services itself."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Protocol, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
+from sddc_backup.domain.users import Role
+from sddc_backup.services.users import UserAdmin
+
+T = TypeVar("T")
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (environment variables override it)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class LocalCommands(Protocol):
+    def serve(self, config: Path | None) -> None: ...
+    def users(self, config: Path | None) -> AbstractAsyncContextManager[UserAdmin]: ...
+    def openapi(self) -> dict[str, Any]: ...
+
+
+def _fail(exc: SddcBackupError) -> NoReturn:
+    """Report ``exc`` as a message and an exit code (2 for bad input, 1 otherwise), not a traceback."""
+    err = Console(stderr=True)
+    err.print(f"[red]error[/red] {exc.error_code}: {exc.message}", highlight=False)
+    err.print(f"  {exc.remediation}", highlight=False)
+    raise typer.Exit(2 if isinstance(exc, InvalidInputError) else 1)
+
+
+def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    try:
+        return asyncio.run(action())
+    except SddcBackupError as exc:
+        _fail(exc)
+
+
+def read_new_password(prompt: str = "Password") -> str:
+    """One line from standard input when it is not a terminal; otherwise a prompt, asked twice."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"{prompt}: ")
+    if getpass.getpass(f"{prompt} (again): ") != first:
+        raise InvalidInputError(
+            "The two passwords differ.", error_code="PASSWORD_MISMATCH", remediation="Type it again."
+        )
+    return first
+
+
+def build_cli(local: LocalCommands) -> typer.Typer:
+    cli = typer.Typer(
+        name="sddc-backup",
+        help="Encrypted, verifiable backups of an appliance, behind the SDDC Manager backup API.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+    users = typer.Typer(help="Manage local users (works on the data directory; no server needed).")
+    cli.add_typer(users, name="users")
+
+    @cli.command()
+    def serve(config: ConfigOption = None) -> None:
+        """Run the HTTPS API server."""
+        try:
+            local.serve(config)
+        except SddcBackupError as exc:
+            _fail(exc)
+
+    @cli.command()
+    def openapi() -> None:
+        """Print the OpenAPI document of the API."""
+        typer.echo(json.dumps(local.openapi(), indent=2, sort_keys=True))
+
+    @users.command("add")
+    def users_add(
+        name: str,
+        role: Annotated[Role, typer.Option(case_sensitive=False, help="ADMIN, OPERATOR or VIEWER")],
+        config: ConfigOption = None,
+    ) -> None:
+        """Add a user; the password is read from standard input or a prompt."""
+        password = read_new_password()
+
+        async def act() -> None:
+            async with local.users(config) as admin:
+                await admin.add(name, role, password)
+
+        _run(act)
+        typer.echo(f"added {name} ({role.value})")
+
+    @users.command("list")
+    def users_list(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+        """List the users and their roles."""
+
+        async def act() -> list[Any]:
+            async with local.users(config) as admin:
+                return await admin.list()
+
+        found = _run(act)
+        if as_json:
+            rows = [
+                {"username": u.username, "role": u.role.value, "created": u.created.isoformat()}
+                for u in found
+            ]
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table("user", "role", "created")
+        for u in found:
+            table.add_row(u.username, u.role.value, u.created.isoformat(timespec="seconds"))
+        Console().print(table)
+
+    @users.command("remove")
+    def users_remove(name: str, config: ConfigOption = None) -> None:
+        """Remove a user and end its sessions."""
+
+        async def act() -> None:
+            async with local.users(config) as admin:
+                await admin.remove(name)
+
+        _run(act)
+        typer.echo(f"removed {name}")
+
+    @users.command("set-password")
+    def users_set_password(name: str, config: ConfigOption = None) -> None:
+        """Change a user's password (read from standard input or a prompt) and end its sessions."""
+        password = read_new_password("New password")
+
+        async def act() -> None:
+            async with local.users(config) as admin:
+                await admin.set_password(name, password)
+
+        _run(act)
+        typer.echo(f"password of {name} changed")
+
+    return cli

@@ -1,0 +1,172 @@
+"""Stored tasks. Columns hold what queries filter on; a JSON document holds subtasks, errors and
+resources; the parameters a retry needs are sealed, because they can contain secrets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from sddc_backup.domain.tasks import (
+    ErrorRecord,
+    Progress,
+    Resource,
+    Stage,
+    StepStatus,
+    SubTask,
+    Task,
+    TaskStatus,
+)
+from sddc_backup.persistence.secret_box import SecretBox
+from sddc_backup.persistence.tables import TaskRow
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """Filters of ``GET /v1/tasks``; ``None`` means "any"."""
+
+    statuses: tuple[TaskStatus, ...] | None = None
+    type: str | None = None
+    name_contains: str | None = None
+    resource_id: str | None = None
+    resource_type: str | None = None
+    completed_after: datetime | None = None
+    newest_first: bool = True
+    order_by: str = "creationTimestamp"
+
+
+_ORDER_COLUMNS = {
+    "creationTimestamp": TaskRow.created_at,
+    "completionTimestamp": TaskRow.completed_at,
+    "name": TaskRow.name,
+    "status": TaskRow.status,
+    "type": TaskRow.type,
+}
+ORDERABLE = tuple(_ORDER_COLUMNS)
+
+
+class TaskStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
+        self._sessions = sessions
+        self._box = box
+
+    async def save(self, task: Task) -> None:
+        """Insert or replace ``task``, in one transaction."""
+        async with self._sessions() as session, session.begin():
+            row = await session.get(TaskRow, task.id)
+            if row is None:
+                row = TaskRow(id=task.id)
+                session.add(row)
+            row.name, row.type, row.status = task.name, task.type, task.status.value
+            row.created_at, row.completed_at = task.created, task.completed
+            row.is_cancellable, row.is_retryable_type = task.is_cancellable, task.is_retryable_type
+            row.attempts = task.attempts
+            document = {
+                "subtasks": [asdict(s) for s in task.subtasks],
+                "errors": [asdict(e) for e in task.errors],
+                "resources": [asdict(r) for r in task.resources],
+            }
+            # Through JSON text once, so that datetimes become ISO strings on every backend.
+            row.document = json.loads(json.dumps(document, default=_json_default))
+            row.sealed_params = self._box.seal(json.dumps(task.params))
+
+    async def get(self, task_id: str) -> Task | None:
+        async with self._sessions() as session:
+            row = await session.get(TaskRow, task_id)
+            return None if row is None else self._task(row)
+
+    async def find(self, query: TaskQuery) -> list[Task]:
+        async with self._sessions() as session:
+            rows = await session.scalars(_select(query))
+            tasks = [self._task(r) for r in rows]
+        if query.resource_id or query.resource_type:
+            tasks = [t for t in tasks if _has_resource(t, query.resource_id, query.resource_type)]
+        return tasks
+
+    async def unfinished(self) -> list[Task]:
+        return await self.find(TaskQuery(statuses=(TaskStatus.PENDING, TaskStatus.IN_PROGRESS)))
+
+    def _task(self, row: TaskRow) -> Task:
+        doc = row.document
+        return Task(
+            id=row.id,
+            name=row.name,
+            type=row.type,
+            status=TaskStatus(row.status),
+            created=row.created_at,
+            completed=row.completed_at,
+            is_cancellable=row.is_cancellable,
+            is_retryable_type=row.is_retryable_type,
+            attempts=row.attempts,
+            subtasks=[_subtask(s) for s in doc.get("subtasks", [])],
+            errors=[ErrorRecord(**e) for e in doc.get("errors", [])],
+            resources=[Resource(**r) for r in doc.get("resources", [])],
+            params=json.loads(self._box.open(row.sealed_params)),
+        )
+
+
+def _select(query: TaskQuery) -> Select[TaskRow]:
+    stmt = select(TaskRow)
+    if query.statuses is not None:
+        stmt = stmt.where(TaskRow.status.in_([s.value for s in query.statuses]))
+    if query.type:
+        stmt = stmt.where(TaskRow.type == query.type)
+    if query.name_contains:
+        stmt = stmt.where(TaskRow.name.contains(query.name_contains, autoescape=True))
+    if query.completed_after is not None:
+        stmt = stmt.where(
+            TaskRow.completed_at > query.completed_after,
+            TaskRow.status.in_([TaskStatus.SUCCESSFUL.value, TaskStatus.FAILED.value]),
+        )
+    column = _ORDER_COLUMNS.get(query.order_by, TaskRow.created_at)
+    ordered = column.desc() if query.newest_first else column.asc()
+    return stmt.order_by(ordered, TaskRow.id)
+
+
+def _has_resource(task: Task, resource_id: str | None, resource_type: str | None) -> bool:
+    return any(
+        (resource_id is None or r.resource_id == resource_id)
+        and (resource_type is None or r.type.upper() == resource_type.upper())
+        for r in task.resources
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _stage(raw: dict[str, Any]) -> Stage:
+    progress = raw.get("progress")
+    created = _time(raw["created"])
+    assert created is not None  # a stage is created when it starts
+    return Stage(
+        name=raw["name"],
+        description=raw["description"],
+        status=StepStatus(raw["status"]),
+        created=created,
+        completed=_time(raw.get("completed")),
+        errors=[ErrorRecord(**e) for e in raw.get("errors", [])],
+        progress=Progress(**progress) if progress else None,
+    )
+
+
+def _subtask(raw: dict[str, Any]) -> SubTask:
+    return SubTask(
+        name=raw["name"],
+        description=raw["description"],
+        status=StepStatus(raw["status"]),
+        created=_time(raw.get("created")),
+        completed=_time(raw.get("completed")),
+        stages=[_stage(s) for s in raw.get("stages", [])],
+        errors=[ErrorRecord(**e) for e in raw.get("errors", [])],
+    )

@@ -1,0 +1,1 @@
+"""Use cases: authentication, users, the backup configuration, readiness."""

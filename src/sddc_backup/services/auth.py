@@ -1,0 +1,152 @@
+"""Authentication as the appliance does it: token pairs, bearer access tokens, and HTTP Basic.
+
+An access token is a short-lived JWT (HS256, key in the data directory). A refresh token is an opaque
+id stored in the state store; it stays valid until it expires or is deleted, because the refresh call
+returns only a new access token, never a new refresh token. Every request re-reads the user, so a
+removed user or a changed role takes effect at once, whatever tokens are out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.errors import AuthenticationError, LoginThrottledError, NotFoundError
+from sddc_backup.domain.throttle import LoginThrottle
+from sddc_backup.domain.users import Role
+from sddc_backup.persistence.users import RefreshTokenStore, UserStore
+from sddc_backup.services.passwords import verify_password
+
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Principal:
+    username: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token_id: str
+
+
+class Authenticator:
+    def __init__(
+        self,
+        users: UserStore,
+        refresh_tokens: RefreshTokenStore,
+        clock: Clock,
+        signing_key: bytes,
+        *,
+        access_ttl: timedelta,
+        refresh_ttl: timedelta,
+        throttle: LoginThrottle,
+        basic_cache_ttl: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._users = users
+        self._refresh = refresh_tokens
+        self._clock = clock
+        self._key = signing_key
+        self._access_ttl = access_ttl
+        self._refresh_ttl = refresh_ttl
+        self._throttle = throttle
+        # Basic auth sends the password on every request (PowerVCF polls with it); argon2 costs ~0.2 s,
+        # so a recent success is remembered under a keyed digest, never the password itself.
+        self._basic_ttl = basic_cache_ttl
+        self._basic_key = secrets.token_bytes(32)
+        self._basic_ok: dict[bytes, datetime] = {}
+
+    async def login(self, username: str, password: str, client: str) -> TokenPair:
+        principal = await self._check_password(username, password, client)
+        now = self._clock.now()
+        refresh_id = str(uuid.uuid4())
+        await self._refresh.purge_expired(now)
+        await self._refresh.add(refresh_id, principal.username, now, now + self._refresh_ttl)
+        return TokenPair(self._access_token(principal.username, now), refresh_id)
+
+    async def refresh(self, refresh_id: str) -> str:
+        now = self._clock.now()
+        owner = await self._refresh.owner(refresh_id, now)
+        if owner is None or await self._users.get(owner) is None:
+            # 404, as the appliance documents for this call.
+            raise NotFoundError(
+                "The refresh token is unknown or has expired.",
+                error_code="REFRESH_TOKEN_NOT_FOUND",
+                remediation="Log in again with POST /v1/tokens to get a new token pair.",
+            )
+        return self._access_token(owner, now)
+
+    async def revoke(self, refresh_id: str) -> None:
+        await self._refresh.remove(refresh_id)
+
+    async def from_bearer(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["exp", "sub"], "verify_iat": False},
+                leeway=5,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthenticationError(
+                "The access token has expired.",
+                remediation="Refresh it with PATCH /v1/tokens/access-token/refresh, or log in again.",
+            ) from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError("The access token is not valid.") from exc
+        return await self._principal(str(claims["sub"]))
+
+    async def from_basic(self, username: str, password: str, client: str) -> Principal:
+        digest = hmac.new(self._basic_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+        now = self._clock.now()
+        if self._basic_ok.get(digest, now) > now:
+            return await self._principal(username)
+        principal = await self._check_password(username, password, client)
+        self._basic_ok = {k: v for k, v in self._basic_ok.items() if v > now}
+        self._basic_ok[digest] = now + self._basic_ttl
+        return principal
+
+    async def _check_password(self, username: str, password: str, client: str) -> Principal:
+        key = f"{username}\0{client}"
+        now = self._clock.now()
+        wait = self._throttle.retry_after(key, now)
+        if wait:
+            raise LoginThrottledError(
+                f"Too many failed logins for {username}; try again in {wait} seconds.",
+                retry_after_seconds=wait,
+            )
+        found = await self._users.get(username)
+        if not await verify_password(found[1] if found else None, password) or found is None:
+            self._throttle.record_failure(key, self._clock.now())
+            raise AuthenticationError(
+                "The user name or password is wrong.",
+                error_code="INVALID_CREDENTIALS",
+                remediation="Check the user name and password. Repeated failures lock the login for a while.",
+            )
+        self._throttle.record_success(key)
+        return Principal(found[0].username, found[0].role)
+
+    async def _principal(self, username: str) -> Principal:
+        found = await self._users.get(username)
+        if found is None:
+            raise AuthenticationError("The user of this token no longer exists.")
+        return Principal(found[0].username, found[0].role)
+
+    def _access_token(self, username: str, now: datetime) -> str:
+        claims = {
+            "sub": username,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self._access_ttl).timestamp()),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)

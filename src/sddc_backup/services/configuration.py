@@ -1,0 +1,121 @@
+"""The backup configuration use case: read it, and change it through a task, as the appliance does.
+
+A change is checked twice: its rules when the request arrives (a 400 names every broken rule), and the
+location itself inside the task, before anything is saved. A configuration that fails either is not
+saved. Changes are applied one at a time, so concurrent requests cannot interleave their writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from sddc_backup.domain.backup_config import (
+    BackupConfiguration,
+    ConfigurationSpec,
+    LocationProtocol,
+    resolve_configuration,
+)
+from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.errors import InvalidInputError
+from sddc_backup.domain.passphrase import PassphrasePolicy
+from sddc_backup.domain.tasks import Resource, Task
+from sddc_backup.domain.users import Permission
+from sddc_backup.persistence.config_store import (
+    BackupConfigurationStore,
+    configuration_from_dict,
+    configuration_to_dict,
+)
+from sddc_backup.tasks.controller import TaskController
+from sddc_backup.tasks.engine import TaskEngine, TaskKind
+
+TASK_TYPE = "CONFIGURE_BACKUP"
+SUBTASKS = (
+    ("Validate backup location", "Check that the backup location can receive backups"),
+    ("Save backup configuration", "Store the backup configuration"),
+)
+
+
+class BackupConfigurationService:
+    def __init__(
+        self,
+        store: BackupConfigurationStore,
+        engine: TaskEngine,
+        clock: Clock,
+        policy: PassphrasePolicy,
+        fqdn: str,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._clock = clock
+        self._policy = policy
+        self._fqdn = fqdn
+        self._apply_lock = asyncio.Lock()
+
+    def task_kind(self) -> TaskKind:
+        return TaskKind(
+            type=TASK_TYPE,
+            name="Configure backup settings",
+            body=self._apply,
+            subtasks=SUBTASKS,
+            cancellable=False,  # a half-applied configuration helps nobody; it is quick anyway
+            permission=Permission.ADMINISTER,
+        )
+
+    async def get(self) -> BackupConfiguration:
+        return await self._store.get()
+
+    async def change(self, spec: ConfigurationSpec, *, partial: bool) -> Task:
+        """Check ``spec`` against the rules and start the task that applies it."""
+        current = await self._store.get()
+        wanted = resolve_configuration(spec, current, self._policy, partial=partial)
+        name = "Edit backup configuration" if partial else "Configure backup settings"
+        return await self._engine.submit(
+            TASK_TYPE,
+            {"configuration": configuration_to_dict(wanted)},
+            name=name,
+            resources=[Resource(resource_id=self._fqdn, type="SDDC_MANAGER", fqdn=self._fqdn)],
+        )
+
+    async def _apply(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
+        raw = params["configuration"]
+        assert isinstance(raw, dict)
+        wanted = configuration_from_dict(raw)
+        await ctrl.subtask(SUBTASKS[0][0])
+        await ctrl.stage("Check backup location")
+        if wanted.location is not None and wanted.location.protocol is LocationProtocol.LOCAL:
+            await asyncio.to_thread(check_local_directory, Path(wanted.location.directory_path))
+        await ctrl.subtask(SUBTASKS[1][0])
+        await ctrl.stage("Save backup configuration")
+        async with self._apply_lock:
+            await self._store.put(wanted, self._clock.now())
+
+
+def check_local_directory(directory: Path) -> None:
+    """Raise ``InvalidInputError`` unless ``directory`` exists and a file can be written in it.
+
+    The check writes a probe file and deletes it, because permission bits alone do not tell (read-only
+    mounts, ACLs, quotas).
+    """
+    if not directory.is_dir():
+        raise InvalidInputError(
+            f"The backup directory {directory} does not exist on this server.",
+            error_code="BACKUP_DIRECTORY_NOT_FOUND",
+            remediation=f"Create {directory}, writable by the service's user, or choose another path.",
+        )
+    probe = directory / f".sddc-backup-probe-{secrets.token_hex(6)}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"probe")
+        os.close(fd)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"The backup directory {directory} is not writable: {exc.strerror}.",
+            error_code="BACKUP_DIRECTORY_NOT_WRITABLE",
+            remediation=f"Give the service's user write permission on {directory}.",
+        ) from exc
+    finally:
+        probe.unlink(missing_ok=True)

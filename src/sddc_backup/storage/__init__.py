@@ -1,0 +1,1 @@
+"""Backup locations (storage backends). Each backend is one module behind one small Protocol."""

@@ -1,0 +1,235 @@
+"""The task engine: submit, run, cancel, retry, and recover after a stop.
+
+The engine is the only writer of task state. It persists every transition (start, subtask, stage, end)
+before the change is visible through the API, and keeps running tasks in memory so that polls see their
+live progress. Bodies are registered by ``app`` as ``TaskKind`` values; the engine never imports them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.errors import ConflictError, InternalError, NotFoundError, SddcBackupError
+from sddc_backup.domain.faults import FaultPlan
+from sddc_backup.domain.tasks import ErrorRecord, Resource, SubTask, Task, TaskStatus
+from sddc_backup.domain.users import Permission
+from sddc_backup.persistence.task_store import TaskQuery
+from sddc_backup.tasks.controller import EngineController, TaskCancelledError, TaskController
+
+log = logging.getLogger(__name__)
+
+TaskBody = Callable[[TaskController, Mapping[str, object]], Awaitable[None]]
+CANCEL_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """A registered kind of task: its VCF ``type``, display name, planned subtasks and body."""
+
+    type: str
+    name: str
+    body: TaskBody
+    subtasks: tuple[tuple[str, str], ...] = ()
+    cancellable: bool = True
+    retryable: bool = True
+    permission: Permission = Permission.OPERATE  # what a caller needs to retry it
+
+
+class TaskRepository(Protocol):
+    async def save(self, task: Task) -> None: ...
+    async def get(self, task_id: str) -> Task | None: ...
+    async def find(self, query: TaskQuery) -> list[Task]: ...
+    async def unfinished(self) -> list[Task]: ...
+
+
+def error_record(error: SddcBackupError) -> ErrorRecord:
+    return ErrorRecord(
+        error_code=error.error_code,
+        message=error.message,
+        remediation=error.remediation,
+        arguments=list(error.arguments),
+        context=dict(error.context),
+    )
+
+
+class TaskEngine:
+    def __init__(self, store: TaskRepository, clock: Clock, faults: FaultPlan | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self._faults = faults or FaultPlan()
+        self._kinds: dict[str, TaskKind] = {}
+        self._running: dict[str, tuple[Task, EngineController, asyncio.Task[None]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def register(self, kind: TaskKind) -> None:
+        self._kinds[kind.type] = kind
+
+    # -- queries -------------------------------------------------------------------------------------
+
+    async def get(self, task_id: str) -> Task:
+        """The task, live if it runs in this process; raises ``NotFoundError``."""
+        running = self._running.get(task_id)
+        if running is not None:
+            return running[0]
+        task = await self._store.get(task_id)
+        if task is None:
+            raise NotFoundError(f"Task {task_id} not found.", error_code="TASK_NOT_FOUND")
+        return task
+
+    async def find(self, query: TaskQuery) -> list[Task]:
+        found = await self._store.find(query)
+        return [self._running[t.id][0] if t.id in self._running else t for t in found]
+
+    def permission_for(self, task_type: str) -> Permission:
+        return self._kind(task_type).permission
+
+    def running(self, types: Sequence[str] | None = None) -> list[Task]:
+        return [t for t, _, _ in self._running.values() if types is None or t.type in types]
+
+    # -- commands ------------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        task_type: str,
+        params: Mapping[str, object],
+        *,
+        name: str | None = None,
+        resources: Sequence[Resource] = (),
+    ) -> Task:
+        """Create a task of a registered kind, persist it IN_PROGRESS, and start its body."""
+        kind = self._kind(task_type)
+        task = Task(
+            id=str(uuid.uuid4()),
+            name=name or kind.name,
+            type=kind.type,
+            status=TaskStatus.PENDING,
+            created=self._clock.now(),
+            is_cancellable=kind.cancellable,
+            is_retryable_type=kind.retryable,
+            subtasks=[SubTask(name=n, description=d) for n, d in kind.subtasks],
+            resources=list(resources),
+            params=dict(params),
+        )
+        await self._launch(task, kind)
+        return task
+
+    async def cancel(self, task_id: str) -> Task:
+        """Ask a running, cancellable task to stop, and wait a little for it to end CANCELLED."""
+        task = await self.get(task_id)
+        running = self._running.get(task_id)
+        if running is None or task.status is not TaskStatus.IN_PROGRESS:
+            raise ConflictError(
+                "Only a IN_PROGRESS task can be cancelled.",
+                error_code="TASK_NOT_CANCELLABLE",
+                context={"taskId": task_id, "status": task.status.value},
+            )
+        if not task.is_cancellable:
+            raise ConflictError(
+                f"Task {task_id} cannot be cancelled: it must run to its end to stay consistent.",
+                error_code="TASK_NOT_CANCELLABLE",
+                remediation="Wait for the task to end.",
+            )
+        _, controller, runner = running
+        controller.cancel_requested = True
+        runner.cancel()
+        await asyncio.wait({runner}, timeout=CANCEL_WAIT_SECONDS)
+        return task
+
+    async def retry(self, task_id: str) -> Task:
+        """Run a FAILED, retryable task again under the same id."""
+        task = await self.get(task_id)
+        if not task.is_retryable or task_id in self._running:
+            raise ConflictError(
+                "Only a failed Task can be retried.",
+                error_code="TASK_NOT_RETRYABLE",
+                context={"taskId": task_id, "status": task.status.value},
+            )
+        await self._launch(task, self._kind(task.type))
+        return task
+
+    async def recover(self) -> list[Task]:
+        """Resolve tasks that a previous process left unfinished: each ends FAILED, with the reason."""
+        recovered = []
+        for task in await self._store.unfinished():
+            task.fail(_interrupted(task), self._clock.now())
+            await self._save(task)
+            log.warning("task %s (%s) was interrupted by a stop and is now FAILED", task.id, task.type)
+            recovered.append(task)
+        return recovered
+
+    async def shutdown(self) -> None:
+        """Stop every running body; their tasks end FAILED and retryable, as after a crash."""
+        runners = [runner for _, _, runner in self._running.values()]
+        for runner in runners:
+            runner.cancel()
+        if runners:
+            await asyncio.wait(runners, timeout=CANCEL_WAIT_SECONDS)
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def _kind(self, task_type: str) -> TaskKind:
+        kind = self._kinds.get(task_type)
+        if kind is None:
+            raise InternalError(f"no task body is registered for type {task_type}")
+        return kind
+
+    async def _launch(self, task: Task, kind: TaskKind) -> None:
+        task.start(self._clock.now())
+        await self._save(task)
+        controller = EngineController(task, self._save, self._clock, self._faults)
+        runner = asyncio.get_running_loop().create_task(self._run(task, kind, controller))
+        self._running[task.id] = (task, controller, runner)
+
+    async def _run(self, task: Task, kind: TaskKind, controller: EngineController) -> None:
+        log.info("task %s (%s) started, attempt %d", task.id, task.type, task.attempts)
+        try:
+            await kind.body(controller, task.params)
+        except asyncio.CancelledError:
+            if controller.cancel_requested:
+                task.cancel(
+                    error_record(TaskCancelledError("The task was cancelled on request.")), self._now()
+                )
+            else:
+                task.fail(_interrupted(task), self._now())
+        except TaskCancelledError as exc:
+            task.cancel(error_record(exc), self._now())
+        except SddcBackupError as exc:
+            task.fail(error_record(exc), self._now())
+        except Exception:
+            token = secrets.token_hex(4).upper()
+            log.exception("task %s (%s) failed unexpectedly [referenceToken=%s]", task.id, task.type, token)
+            record = error_record(InternalError("The task failed unexpectedly."))
+            record.reference_token = token
+            task.fail(record, self._now())
+        else:
+            task.succeed(self._now())
+        finally:
+            # Shielded: a shutdown that cancels this coroutine must not lose the final state.
+            await asyncio.shield(self._save(task))
+            self._running.pop(task.id, None)
+            self._locks.pop(task.id, None)
+            log.info("task %s (%s) ended %s", task.id, task.type, task.status.value)
+
+    def _now(self) -> datetime:
+        return self._clock.now()
+
+    async def _save(self, task: Task) -> None:
+        lock = self._locks.setdefault(task.id, asyncio.Lock())
+        async with lock:
+            await self._store.save(task)
+
+
+def _interrupted(task: Task) -> ErrorRecord:
+    return ErrorRecord(
+        error_code="TASK_INTERRUPTED",
+        message="The service stopped while this task was running.",
+        remediation=f"Check the state it acted on, then retry it with PATCH /v1/tasks/{task.id}.",
+    )
