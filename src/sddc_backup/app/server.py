@@ -74,5 +74,7 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
         ssl_keyfile=str(tls.key),
         log_level=settings.log_level.lower(),
         server_header=False,
+        # Idle keep-alive clients must not hold a stop (or a restart by systemd) for long.
+        timeout_graceful_shutdown=5,
     )
     await uvicorn.Server(config).serve()

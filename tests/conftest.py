@@ -1,0 +1,71 @@
+"""Fixtures that start real components: PostgreSQL clusters and the server as a process.
+
+``server`` is parametrized over both state stores, so every API test runs against SQLite and against
+PostgreSQL. Extra users (OPERATOR, VIEWER) are added with the real ``users add`` command.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.http import Api
+from tests.support.postgres import PostgresCluster
+from tests.support.server import ServerProcess
+
+USERS = {"operator@local": ("OPERATOR", "Operator!pass-1"), "viewer@local": ("VIEWER", "Viewer!pass-1")}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def state_store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def database_url_for(state_store: str, request: pytest.FixtureRequest) -> str | None:
+    if state_store == "sqlite":
+        return None
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database(f"sddc_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def server(
+    state_store: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A running server shared by the session's API tests, with the extra users added."""
+    data_dir = tmp_path_factory.mktemp(f"server-{state_store}") / "data"
+    proc = ServerProcess(data_dir, database_url=database_url_for(state_store, request))
+    proc.start()
+    for name, (role, password) in USERS.items():
+        result = proc.cli("users", "add", name, "--role", role, stdin=password + "\n")
+        assert result.returncode == 0, result.stderr
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_server(state_store: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own (not started), for tests that kill or restart it."""
+    proc = ServerProcess(tmp_path / "data", database_url=database_url_for(state_store, request))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Api:
+    return Api(server)
+
+
+@pytest.fixture
+def admin_token(api: Api) -> str:
+    return api.token()
