@@ -22,6 +22,7 @@ FQDN = "sddc-backup.test.local"
 def _run_cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sddc_backup", *args],
+        check=False,  # callers assert on the exit code
         input=stdin,
         env=env,
         capture_output=True,
