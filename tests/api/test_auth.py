@@ -37,7 +37,9 @@ def test_wrong_password_is_401_in_vcf_shape(api: Api) -> None:
 
 
 def test_missing_password_is_400(api: Api) -> None:
-    assert_vcf_error(api.request("POST", "/v1/tokens", json={"username": ADMIN}), 400, "MISSING_CREDENTIALS")
+    assert_vcf_error(api.request("POST", "/v1/tokens", json={"username": ADMIN}), 400, "INVALID_INPUT")
+    r = api.request("POST", "/v1/tokens", json={"username": "", "password": "x"})
+    assert_vcf_error(r, 400, "MISSING_CREDENTIALS")
 
 
 def test_request_without_token_is_401_with_a_challenge(api: Api) -> None:

@@ -18,6 +18,8 @@ class Api:
         self.session = requests.Session()
         self.session.trust_env = False  # the machine's CA bundle variables would override verify=
         self.session.verify = str(server.cert)
+        # No idle keep-alive connections: a graceful stop of the server would wait for them.
+        self.session.headers["Connection"] = "close"
 
     def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}) or {})

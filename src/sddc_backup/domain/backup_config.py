@@ -21,7 +21,7 @@ SECRET_MASK = "**********"  # noqa: S105 - a placeholder, not a password
 
 DAYS_OF_WEEK = ("SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY")
 RESOURCE_TYPE = "SDDC_MANAGER"
-_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
 class LocationProtocol(StrEnum):
@@ -267,7 +267,7 @@ def _resolve_sftp(
         problems.add(
             "INVALID_PORT", f"{path}.port", f"{spec.port} is not a TCP port", "Use a port from 1 to 65535."
         )
-    if spec.ssh_fingerprint is not None and not _FINGERPRINT.match(spec.ssh_fingerprint):
+    if spec.ssh_fingerprint is not None and not _FINGERPRINT.fullmatch(spec.ssh_fingerprint):
         problems.add(
             "INVALID_SSH_FINGERPRINT",
             f"{path}.sshFingerprint",
@@ -332,7 +332,9 @@ def _resolve_schedule(specs: tuple[ScheduleSpec, ...], problems: _Problems) -> B
             "Send one entry in backupSchedules, for resourceType SDDC_MANAGER.",
         )
     spec, path = specs[0], "backupSchedules[0]"
-    if spec.resource_type != RESOURCE_TYPE:
+    if spec.resource_type is None:
+        problems.add("MISSING_REQUIRED_FIELD", f"{path}.resourceType", "is required", "Set SDDC_MANAGER.")
+    elif spec.resource_type != RESOURCE_TYPE:
         problems.add(
             "INVALID_RESOURCE_TYPE",
             f"{path}.resourceType",
@@ -342,6 +344,8 @@ def _resolve_schedule(specs: tuple[ScheduleSpec, ...], problems: _Problems) -> B
     frequency = None
     if spec.frequency in (Frequency.HOURLY, Frequency.WEEKLY):
         frequency = Frequency(spec.frequency)
+    elif spec.frequency is None:
+        problems.add("MISSING_REQUIRED_FIELD", f"{path}.frequency", "is required", "Use HOURLY or WEEKLY.")
     else:
         problems.add(
             "INVALID_FREQUENCY",

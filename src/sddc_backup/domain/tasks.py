@@ -176,6 +176,7 @@ class Task:
             self.subtasks.append(sub)
         sub.status = StepStatus.IN_PROGRESS
         sub.created = now
+        sub.completed = None
         return sub
 
     def begin_stage(self, name: str, description: str, now: datetime) -> Stage:

@@ -10,7 +10,7 @@ from enum import StrEnum
 from sddc_backup.domain.errors import InvalidInputError
 
 ADMIN_USERNAME = "admin@local"
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
 class Role(StrEnum):
@@ -45,7 +45,7 @@ class User:
 
 def check_username(name: str) -> str:
     """``name`` if it is an acceptable user name; raises ``InvalidInputError`` otherwise."""
-    if not _USERNAME.match(name):
+    if not _USERNAME.fullmatch(name):
         raise InvalidInputError(
             f"'{name}' is not a valid user name",
             error_code="INVALID_USERNAME",

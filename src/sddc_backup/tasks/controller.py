@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -43,7 +44,12 @@ class TaskController(Protocol):
 
 
 class EngineController:
-    """The engine's implementation of ``TaskController`` for one run of one task."""
+    """The engine's implementation of ``TaskController`` for one run of one task.
+
+    ``task`` is the state that readers see. A transition is applied to a copy, the copy is persisted,
+    and only then does it become ``task``: what a poll shows is always already in the state store, so
+    a crash can never make a reported step disappear.
+    """
 
     def __init__(
         self,
@@ -52,37 +58,48 @@ class EngineController:
         clock: Clock,
         faults: FaultPlan,
     ) -> None:
-        self._task = task
+        self.task = task
         self._persist = persist
         self._clock = clock
         self._faults = faults
+        self._lock = asyncio.Lock()
         self.cancel_requested = False
         self._last_progress_save = 0.0
         self._saves: set[asyncio.Task[None]] = set()
 
     @property
     def task_id(self) -> str:
-        return self._task.id
+        return self.task.id
 
     async def subtask(self, name: str) -> None:
         self.raise_if_cancelled()
-        self._task.begin_subtask(name, self._clock.now())
-        await self._persist(self._task)
+        await self.transition(lambda draft: draft.begin_subtask(name, self._clock.now()))
 
     async def stage(self, name: str, description: str = "") -> None:
         self.raise_if_cancelled()
-        self._task.begin_stage(name, description or name, self._clock.now())
-        await self._persist(self._task)
-        await self._fault(f"{self._task.type}:{name}")
+        await self.transition(lambda draft: draft.begin_stage(name, description or name, self._clock.now()))
+        await self._fault(f"{self.task.type}:{name}")
+
+    async def transition(self, change: Callable[[Task], object]) -> None:
+        """Apply ``change`` to a copy of the task, persist the copy, then publish it."""
+        async with self._lock:
+            draft = copy.deepcopy(self.task)
+            change(draft)
+            await self._persist(draft)
+            self.task = draft
 
     def progress(self, completed: int, total: int | None, unit: str = "bytes") -> None:
-        self._task.report_progress(completed, total, unit)
+        self.task.report_progress(completed, total, unit)
         loop = asyncio.get_running_loop()
         if loop.time() - self._last_progress_save >= 1.0:
             self._last_progress_save = loop.time()
-            save = loop.create_task(self._persist(self._task))
+            save = loop.create_task(self._save_progress())
             self._saves.add(save)  # keep a reference until it is done
             save.add_done_callback(self._saves.discard)
+
+    async def _save_progress(self) -> None:
+        async with self._lock:  # reads the task only once earlier transitions are stored
+            await self._persist(self.task)
 
     def raise_if_cancelled(self) -> None:
         if self.cancel_requested:

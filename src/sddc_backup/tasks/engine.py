@@ -66,8 +66,7 @@ class TaskEngine:
         self._clock = clock
         self._faults = faults or FaultPlan()
         self._kinds: dict[str, TaskKind] = {}
-        self._running: dict[str, tuple[Task, EngineController, asyncio.Task[None]]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._running: dict[str, tuple[EngineController, asyncio.Task[None]]] = {}
 
     def register(self, kind: TaskKind) -> None:
         self._kinds[kind.type] = kind
@@ -78,7 +77,7 @@ class TaskEngine:
         """The task, live if it runs in this process; raises ``NotFoundError``."""
         running = self._running.get(task_id)
         if running is not None:
-            return running[0]
+            return running[0].task
         task = await self._store.get(task_id)
         if task is None:
             raise NotFoundError(f"Task {task_id} not found.", error_code="TASK_NOT_FOUND")
@@ -86,13 +85,14 @@ class TaskEngine:
 
     async def find(self, query: TaskQuery) -> list[Task]:
         found = await self._store.find(query)
-        return [self._running[t.id][0] if t.id in self._running else t for t in found]
+        return [self._running[t.id][0].task if t.id in self._running else t for t in found]
 
     def permission_for(self, task_type: str) -> Permission:
         return self._kind(task_type).permission
 
     def running(self, types: Sequence[str] | None = None) -> list[Task]:
-        return [t for t, _, _ in self._running.values() if types is None or t.type in types]
+        tasks = [controller.task for controller, _ in self._running.values()]
+        return [t for t in tasks if types is None or t.type in types]
 
     # -- commands ------------------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ class TaskEngine:
                 error_code="TASK_NOT_CANCELLABLE",
                 remediation="Wait for the task to end.",
             )
-        _, controller, runner = running
+        controller, runner = running
         controller.cancel_requested = True
         runner.cancel()
         await asyncio.wait({runner}, timeout=CANCEL_WAIT_SECONDS)
@@ -167,7 +167,7 @@ class TaskEngine:
 
     async def shutdown(self) -> None:
         """Stop every running body; their tasks end FAILED and retryable, as after a crash."""
-        runners = [runner for _, _, runner in self._running.values()]
+        runners = [runner for _, runner in self._running.values()]
         for runner in runners:
             runner.cancel()
         if runners:
@@ -185,46 +185,52 @@ class TaskEngine:
         task.start(self._clock.now())
         await self._save(task)
         controller = EngineController(task, self._save, self._clock, self._faults)
-        runner = asyncio.get_running_loop().create_task(self._run(task, kind, controller))
-        self._running[task.id] = (task, controller, runner)
+        runner = asyncio.get_running_loop().create_task(self._run(kind, controller))
+        self._running[task.id] = (controller, runner)
 
-    async def _run(self, task: Task, kind: TaskKind, controller: EngineController) -> None:
+    async def _run(self, kind: TaskKind, controller: EngineController) -> None:
+        task = controller.task
         log.info("task %s (%s) started, attempt %d", task.id, task.type, task.attempts)
+        status, error = TaskStatus.SUCCESSFUL, None
         try:
             await kind.body(controller, task.params)
         except asyncio.CancelledError:
             if controller.cancel_requested:
-                task.cancel(
-                    error_record(TaskCancelledError("The task was cancelled on request.")), self._now()
+                status, error = (
+                    TaskStatus.CANCELLED,
+                    error_record(TaskCancelledError("Cancelled on request.")),
                 )
             else:
-                task.fail(_interrupted(task), self._now())
+                status, error = TaskStatus.FAILED, _interrupted(task)
         except TaskCancelledError as exc:
-            task.cancel(error_record(exc), self._now())
+            status, error = TaskStatus.CANCELLED, error_record(exc)
         except SddcBackupError as exc:
-            task.fail(error_record(exc), self._now())
+            status, error = TaskStatus.FAILED, error_record(exc)
         except Exception:
             token = secrets.token_hex(4).upper()
             log.exception("task %s (%s) failed unexpectedly [referenceToken=%s]", task.id, task.type, token)
-            record = error_record(InternalError("The task failed unexpectedly."))
-            record.reference_token = token
-            task.fail(record, self._now())
-        else:
-            task.succeed(self._now())
-        finally:
-            # Shielded: a shutdown that cancels this coroutine must not lose the final state.
-            await asyncio.shield(self._save(task))
-            self._running.pop(task.id, None)
-            self._locks.pop(task.id, None)
-            log.info("task %s (%s) ended %s", task.id, task.type, task.status.value)
+            error = error_record(InternalError("The task failed unexpectedly."))
+            error.reference_token = token
+            status = TaskStatus.FAILED
+        # Shielded: a shutdown that cancels this coroutine must not lose the final state.
+        await asyncio.shield(controller.transition(lambda t: _end(t, status, error, self._now())))
+        self._running.pop(task.id, None)
+        log.info("task %s (%s) ended %s", task.id, task.type, status.value)
 
     def _now(self) -> datetime:
         return self._clock.now()
 
     async def _save(self, task: Task) -> None:
-        lock = self._locks.setdefault(task.id, asyncio.Lock())
-        async with lock:
-            await self._store.save(task)
+        await self._store.save(task)
+
+
+def _end(task: Task, status: TaskStatus, error: ErrorRecord | None, now: datetime) -> None:
+    if status is TaskStatus.SUCCESSFUL:
+        task.succeed(now)
+    elif status is TaskStatus.CANCELLED and error is not None:
+        task.cancel(error, now)
+    else:
+        task.fail(error or _interrupted(task), now)
 
 
 def _interrupted(task: Task) -> ErrorRecord:

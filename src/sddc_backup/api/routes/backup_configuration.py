@@ -12,7 +12,7 @@ from sddc_backup.api.schemas.errors import error_responses
 from sddc_backup.api.schemas.tasks import Task
 
 router = APIRouter(prefix="/v1/system/backup-configuration", tags=["Backup configuration"])
-ERRORS = error_responses(400, 401, 403, 500)
+ERRORS = error_responses(400, 401, 403, 429, 500)
 
 
 @router.get("", response_model=BackupConfiguration, responses=ERRORS)

@@ -28,15 +28,9 @@ _TOKEN_ID_BODY = {
 @router.post("", status_code=201, response_model=TokenPair, responses=ERRORS)
 async def create_token(spec: TokenCreationSpec, request: Request, services: Services) -> JSONResponse:
     """Log in with a local user; returns an access token (JWT) and a refresh token id."""
-    if spec.api_key is not None:
+    if not spec.username:
         raise InvalidInputError(
-            "API keys are not supported by this service.",
-            error_code="API_KEY_NOT_SUPPORTED",
-            remediation="Log in with username and password.",
-        )
-    if not spec.username or spec.password is None:
-        raise InvalidInputError(
-            "Both username and password are required.",
+            "The username is empty.",
             error_code="MISSING_CREDENTIALS",
             remediation='Send {"username": "...", "password": "..."}.',
         )

@@ -14,7 +14,7 @@ from sddc_backup.api.schemas.tasks import PageMetadata
 router = APIRouter(prefix="/v1/vcf-services", tags=["Services"])
 
 
-@router.get("", response_model=PageOfVcfService, responses=error_responses(401, 500))
+@router.get("", response_model=PageOfVcfService, responses=error_responses(401, 429, 500))
 async def list_vcf_services(services: Services, _: Reader) -> JSONResponse:
     """``OPERATIONS_MANAGER`` is UP as soon as the API accepts requests."""
     components = await services.readiness.components()

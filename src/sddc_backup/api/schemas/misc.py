@@ -7,9 +7,8 @@ from sddc_backup.api.schemas.tasks import PageMetadata
 
 
 class TokenCreationSpec(VcfModel):
-    username: str | None = None
-    password: str | None = None
-    api_key: str | None = None
+    username: str
+    password: str
 
 
 class RefreshToken(VcfModel):
