@@ -70,14 +70,14 @@ class ServerProcess:
         """Run a local ``sddc-backup`` command on this server's data directory and state store."""
         return _run_cli(self.env, *args, stdin=stdin)
 
-    def start(self, **extra_env: str) -> ServerProcess:
+    def start(self, serve_args: tuple[str, ...] = (), **extra_env: str) -> ServerProcess:
         self.extra_env = dict(extra_env)
         self.starts += 1
         with self.log_path.open("ab") as log:
             log.write(f"\n--- start {self.starts}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sddc_backup", "serve"],
+                [sys.executable, "-m", "sddc_backup", "serve", *serve_args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
