@@ -134,13 +134,13 @@ def test_repeated_failed_logins_are_throttled(api: Api) -> None:
 
 
 def test_expired_access_token_is_401_telling_how_to_refresh(api: Api) -> None:
-    key = (api.server.data_dir / "token-signing.key").read_bytes()
+    key = base64.b64decode((api.server.data_dir / "token-signing.key").read_bytes())
     expired = jwt.encode({"sub": ADMIN, "exp": int(time.time()) - 600}, key, algorithm="HS256")
     body = assert_vcf_error(api.request("GET", "/v1/tasks", expired), 401, "Unauthenticated")
     assert "expired" in body["message"] and "refresh" in body["remediationMessage"]
 
 
 def test_token_of_a_user_that_does_not_exist_is_401(api: Api) -> None:
-    key = (api.server.data_dir / "token-signing.key").read_bytes()
+    key = base64.b64decode((api.server.data_dir / "token-signing.key").read_bytes())
     ghost = jwt.encode({"sub": "ghost@local", "exp": int(time.time()) + 600}, key, algorithm="HS256")
     assert_vcf_error(api.request("GET", "/v1/tasks", ghost), 401, "Unauthenticated")

@@ -6,7 +6,6 @@ Local commands (``users``) and the server both start from a ``Runtime``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from sddc_backup.domain.faults import FaultPlan
 from sddc_backup.domain.throttle import LoginThrottle
 from sddc_backup.persistence.config_store import BackupConfigurationStore
 from sddc_backup.persistence.database import Database
+from sddc_backup.persistence.key_files import read_or_create_key
 from sddc_backup.persistence.secret_box import SecretBox
 from sddc_backup.persistence.settings_store import SettingsStore
 from sddc_backup.persistence.task_store import TaskStore
@@ -34,15 +34,6 @@ def prepare_data_dir(data_dir: Path) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
     return data_dir
-
-
-def _key_file(path: Path) -> bytes:
-    """Read (or create, mode 0600) a 32-byte random key."""
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(32))
-    return path.read_bytes()
 
 
 @dataclass
@@ -75,7 +66,7 @@ class Runtime:
             user_store,
             RefreshTokenStore(database.sessions),
             clock,
-            _key_file(data_dir / "token-signing.key"),
+            read_or_create_key(data_dir / "token-signing.key"),
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
             throttle=LoginThrottle(

@@ -8,7 +8,7 @@ fits any text column and a future key or algorithm change can be told apart by i
 from __future__ import annotations
 
 import base64
-import os
+import binascii
 import secrets
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sddc_backup.domain.errors import InternalError
+from sddc_backup.persistence.key_files import read_or_create_key
 
 _PREFIX = "v1."
 _ASSOCIATED = b"sddc-backup secret v1"
@@ -29,20 +30,8 @@ class SecretBox:
 
     @classmethod
     def from_key_file(cls, path: Path) -> SecretBox:
-        """Load the key, creating it (mode 0600, exclusively) if the file does not exist yet."""
-        if not path.exists():
-            key = secrets.token_bytes(32)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first; read theirs below
-            else:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(base64.b64encode(key))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        return cls(base64.b64decode(path.read_bytes().strip()))
+        """The box for the key in ``path``, creating the key if the file does not exist yet."""
+        return cls(read_or_create_key(path))
 
     def seal(self, plaintext: str) -> str:
         nonce = secrets.token_bytes(12)
@@ -52,13 +41,13 @@ class SecretBox:
     def open(self, token: str) -> str:
         if not token.startswith(_PREFIX):
             raise InternalError("a stored secret has an unknown format", error_code="SECRET_UNREADABLE")
-        raw = base64.urlsafe_b64decode(token[len(_PREFIX) :])
         try:
+            raw = base64.urlsafe_b64decode(token[len(_PREFIX) :])
             return self._aead.decrypt(raw[:12], raw[12:], _ASSOCIATED).decode()
-        except InvalidTag as exc:
+        except (InvalidTag, binascii.Error, ValueError) as exc:
             raise InternalError(
                 "a stored secret cannot be decrypted with this data directory's key",
                 error_code="SECRET_UNREADABLE",
-                remediation="The secret key file of the data directory was replaced. Restore it, or "
-                "set the backup configuration again.",
+                remediation="The data directory's secret.key was replaced. Restore it from a copy of the "
+                "data directory; otherwise set the password and passphrase again.",
             ) from exc
