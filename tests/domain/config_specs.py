@@ -11,8 +11,8 @@ from sddc_backup.domain.backup_config import (
     LocationSpec,
     RetentionSpec,
     ScheduleSpec,
-    resolve_configuration,
 )
+from sddc_backup.domain.config_rules import resolve_configuration
 from sddc_backup.domain.passphrase import PassphrasePolicy
 
 GOOD_PASSPHRASE = "Correct-Horse-9battery"

@@ -14,8 +14,8 @@ from sddc_backup.domain.backup_config import (
     ConfigurationSpec,
     Frequency,
     LocationProtocol,
-    directory_path_problem,
 )
+from sddc_backup.domain.config_rules import directory_path_problem
 from sddc_backup.domain.errors import ConfigurationRuleError
 from sddc_backup.domain.passphrase import PassphrasePolicy
 

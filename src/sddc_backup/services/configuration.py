@@ -17,9 +17,9 @@ from sddc_backup.domain.backup_config import (
     BackupConfiguration,
     ConfigurationSpec,
     LocationProtocol,
-    resolve_configuration,
 )
 from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.config_rules import resolve_configuration
 from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.passphrase import PassphrasePolicy
 from sddc_backup.domain.tasks import Resource, Task
