@@ -276,3 +276,27 @@ def test_configuration_task_is_listed_and_not_cancellable(api: Api, admin_token:
     assert_vcf_error(r, 409, "TASK_NOT_CANCELLABLE")
     r = api.request("PATCH", f"/v1/tasks/{task['id']}", admin_token)
     assert_vcf_error(r, 409, "TASK_NOT_RETRYABLE")
+
+
+def test_partial_patches_sent_together_both_land(api: Api, admin_token: str, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    apply(api, admin_token, "PUT", sftp_spec())
+    schedule = {"resourceType": "SDDC_MANAGER", "frequency": "HOURLY", "minuteOfHour": 42}
+    bodies = [
+        {"backupSchedules": [schedule]},
+        {"backupLocations": [{"protocol": "LOCAL", "directoryPath": str(tmp_path)}]},
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(
+            pool.map(
+                lambda b: api.request("PATCH", "/v1/system/backup-configuration", admin_token, json=b), bodies
+            )
+        )
+    for r in responses:
+        assert r.status_code == 202
+        assert api.wait_task(r.json()["id"], admin_token)["status"] == "SUCCESSFUL"
+    got = api.request("GET", "/v1/system/backup-configuration", admin_token).json()
+    assert got["backupSchedules"][0]["minuteOfHour"] == 42
+    assert got["backupLocations"][0]["directoryPath"] == str(tmp_path)
+    assert got["encryption"]["passphrase"] == "**********"

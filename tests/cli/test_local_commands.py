@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pexpect
 import pytest
 
 from tests.support.http import Api, assert_vcf_error
@@ -113,3 +115,33 @@ def test_toml_settings_apply_and_the_environment_overrides_them(tmp_path: Path) 
         assert "at least 20 characters" in body["message"]
     finally:
         proc.stop()
+
+
+def test_password_prompt_asks_twice_and_a_mismatch_is_a_clear_error(local: ServerProcess) -> None:
+    def prompt_session(first: str, second: str) -> tuple[str, int]:
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "sddc_backup", "users", "add", "tty@local", "--role", "ADMIN"],
+            env=local.env,
+            encoding="utf-8",
+            timeout=60,
+        )
+        child.expect("Password: ")
+        child.sendline(first)
+        child.expect(r"Password \(again\): ")
+        child.sendline(second)
+        child.expect(pexpect.EOF)
+        child.close()
+        return str(child.before), int(child.exitstatus)
+
+    output, status = prompt_session("Admin!pw-123", "Admin!pw-456")
+    assert status == 2 and "PASSWORD_MISMATCH" in output and "Traceback" not in output
+    assert "Admin!pw" not in output  # never echoed
+    output, status = prompt_session("Admin!pw-123", "Admin!pw-123")
+    assert status == 0 and "added tty@local (ADMIN)" in output
+
+
+def test_unknown_log_level_is_an_invalid_setting(local: ServerProcess) -> None:
+    local.extra_env = {"SDDC_BACKUP_LOG_LEVEL": "chatty"}
+    result = local.cli("serve")
+    assert result.returncode == 2 and "log_level" in result.stderr and "Traceback" not in result.stderr

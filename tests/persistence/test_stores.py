@@ -53,6 +53,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 def test_urls_get_the_async_driver() -> None:
     assert async_url("sqlite:////var/lib/x.db") == "sqlite+aiosqlite:////var/lib/x.db"
     assert async_url("postgresql://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert async_url("postgres://u@h:5433/db") == "postgresql+psycopg://u@h:5433/db"
     with pytest.raises(InvalidInputError):
         async_url("mysql://u@h/db")
 
@@ -133,3 +134,25 @@ async def test_task_store_round_trips_and_filters(database: Database, tmp_path: 
     tasks[2].fail(ErrorRecord("X", "m", "r"), NOW + timedelta(minutes=3))
     await store.save(tasks[2])
     assert await store.unfinished() == []
+
+
+async def test_a_replaced_key_loses_the_secrets_but_not_the_configuration_or_tasks(
+    database: Database, tmp_path: Path
+) -> None:
+    original = SecretBox.from_key_file(tmp_path / "secret.key")
+    replaced = SecretBox.from_key_file(tmp_path / "other.key")
+    settings = SettingsStore(database.sessions)
+    config = BackupConfiguration(
+        location=BackupLocation(LocationProtocol.SFTP, "/b", "h", 22, "u", "S3cret!pw"),
+        passphrase="VMw@re1!VMw@re1!",
+    )
+    await BackupConfigurationStore(settings, original).put(config, NOW)
+    failed = task("t", TaskStatus.FAILED, NOW)
+    await TaskStore(database.sessions, original).save(failed)
+
+    read = await BackupConfigurationStore(settings, replaced).get()
+    assert read.location is not None and read.location.server == "h" and read.location.password is None
+    assert read.passphrase is None and not read.is_configured  # set them again to recover
+    stored = await TaskStore(database.sessions, replaced).get("t")
+    assert stored is not None and stored.status is TaskStatus.FAILED
+    assert stored.params == {} and not stored.is_retryable

@@ -29,7 +29,7 @@ def anyio_backend() -> str:
 async def wait_end(engine: TaskEngine, task_id: str) -> Task:
     for _ in range(500):
         task = await engine.get(task_id)
-        if task.status.is_terminal and not engine.running():
+        if task.status.is_terminal and task_id not in engine._running:
             return task
         await asyncio.sleep(0.01)
     raise AssertionError(f"task {task_id} did not end")
@@ -217,3 +217,33 @@ async def test_recover_resolves_tasks_left_in_progress_by_a_dead_process(tmp_pat
         assert stored.params == {"secret": "kept sealed"}
         assert await fresh.find(TaskQuery(statuses=(TaskStatus.IN_PROGRESS,))) == []
         await dead.shutdown()
+
+
+async def test_two_retries_arriving_together_start_one_run(tmp_path: Path) -> None:
+    runs = 0
+
+    async def counts(ctrl: TaskController, params: Mapping[str, object]) -> None:
+        nonlocal runs
+        runs += 1
+        raise InvalidInputError("still wrong", error_code="BODY_FAILED")
+
+    async with sqlite_database(tmp_path) as db:
+        engine = engine_with(task_store(db, tmp_path), TaskKind("C", "C", counts))
+        task = await engine.submit("C", {})
+        await wait_end(engine, task.id)
+        results = await asyncio.gather(engine.retry(task.id), engine.retry(task.id), return_exceptions=True)
+        assert sum(isinstance(r, ConflictError) for r in results) == 1
+        await wait_end(engine, task.id)
+        assert runs == 2
+
+
+async def test_a_task_of_a_type_no_longer_known_cannot_be_retried(tmp_path: Path) -> None:
+    async with sqlite_database(tmp_path) as db:
+        store = task_store(db, tmp_path)
+        old = engine_with(store, STEPS)
+        task = await old.submit("STEPS", {"fail": True})
+        await wait_end(old, task.id)
+        newer = engine_with(store)  # a later version without that kind
+        with pytest.raises(ConflictError) as caught:
+            await newer.retry(task.id)
+        assert caught.value.error_code == "TASK_NOT_RETRYABLE"

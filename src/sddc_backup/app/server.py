@@ -53,7 +53,9 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
         # Shown once, on the console only: the store keeps only its hash.
         print(f"{ADMIN_USERNAME} password (shown once): {boot.generated_password}", flush=True)
     elif boot.created:
-        print(f"{ADMIN_USERNAME} created with the password from SDDC_BACKUP_ADMIN_PASSWORD", flush=True)
+        print(f"{ADMIN_USERNAME} created with the configured admin password", flush=True)
+    if tls.generated:
+        print(f"generated a self-signed TLS certificate in {tls.cert.parent}", flush=True)
     for task in await runtime.engine.recover():
         print(f"task {task.id} ({task.type}) was interrupted by the last stop: now FAILED", flush=True)
 
@@ -76,5 +78,8 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
         server_header=False,
         # Idle keep-alive clients must not hold a stop (or a restart by systemd) for long.
         timeout_graceful_shutdown=5,
+        # The service is not behind a proxy by default: X-Forwarded-For must not be able to change
+        # the client address that login throttling counts by.
+        proxy_headers=False,
     )
     await uvicorn.Server(config).serve()

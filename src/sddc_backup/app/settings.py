@@ -10,9 +10,9 @@ from __future__ import annotations
 import socket
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sddc_backup.domain.errors import InvalidInputError
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     passphrase_require_lower: bool = True
     passphrase_require_digit: bool = True
     passphrase_require_special: bool = True
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     faults: str = ""
 
     @classmethod
@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment wins over the TOML file, which arrives as init arguments.
         return (env_settings, init_settings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def state_store_url(self) -> str:

@@ -91,9 +91,9 @@ def build_cli(local: LocalCommands) -> typer.Typer:
         config: ConfigOption = None,
     ) -> None:
         """Add a user; the password is read from standard input or a prompt."""
-        password = read_new_password()
 
         async def act() -> None:
+            password = read_new_password()
             async with local.users(config) as admin:
                 await admin.add(name, role, password)
 
@@ -135,9 +135,9 @@ def build_cli(local: LocalCommands) -> typer.Typer:
     @users.command("set-password")
     def users_set_password(name: str, config: ConfigOption = None) -> None:
         """Change a user's password (read from standard input or a prompt) and end its sessions."""
-        password = read_new_password("New password")
 
         async def act() -> None:
+            password = read_new_password("New password")
             async with local.users(config) as admin:
                 await admin.set_password(name, password)
 

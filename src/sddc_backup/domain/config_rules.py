@@ -175,8 +175,8 @@ def _resolve_sftp(
             "INVALID_SSH_FINGERPRINT",
             f"{path}.sshFingerprint",
             "is not of the form SHA256:<43 base64 characters>",
-            "Copy the fingerprint as 'ssh-keygen -l -E sha256' prints it, or fetch it with "
-            "GET /v1/system/backup-configuration/backup-locations.",
+            "Copy the fingerprint as 'ssh-keygen -l -E sha256 -f <host key>.pub' prints it on the "
+            "SFTP server.",
         )
     if not spec.server or not spec.username or spec.port is None:
         return None

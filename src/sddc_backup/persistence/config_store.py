@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -14,11 +15,13 @@ from sddc_backup.domain.backup_config import (
     LocationProtocol,
     RetentionPolicy,
 )
+from sddc_backup.domain.errors import SddcBackupError
 from sddc_backup.persistence.secret_box import SecretBox
 from sddc_backup.persistence.settings_store import SettingsStore
 
 KEY = "backup_configuration"
-Transform = Callable[[str], str]
+Transform = Callable[[str], str | None]
+log = logging.getLogger(__name__)
 
 
 def configuration_to_dict(config: BackupConfiguration, seal: Transform | None = None) -> dict[str, Any]:
@@ -102,8 +105,17 @@ class BackupConfigurationStore:
         self._box = box
 
     async def get(self) -> BackupConfiguration:
+        """The stored configuration. A secret that cannot be unsealed (the data directory's key was
+        replaced) reads as unset, so the operator can set it again instead of being locked out."""
         raw = await self._settings.get(KEY)
-        return BackupConfiguration() if raw is None else configuration_from_dict(raw, self._box.open)
+        return BackupConfiguration() if raw is None else configuration_from_dict(raw, self._unseal)
+
+    def _unseal(self, sealed: str) -> str | None:
+        try:
+            return self._box.open(sealed)
+        except SddcBackupError as exc:
+            log.error("a stored secret of the backup configuration is unreadable: %s", exc.message)
+            return None
 
     async def put(self, config: BackupConfiguration, now: datetime) -> None:
         await self._settings.put(KEY, configuration_to_dict(config, self._box.seal), now)

@@ -31,7 +31,7 @@ def async_url(url: str) -> str:
     """``url`` with the async driver this service uses for its backend."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
+    if backend not in _ASYNC_DRIVERS:
         raise InvalidInputError(
             f"the state store must be SQLite or PostgreSQL, not '{backend}'",
             error_code="INVALID_SETTING",
@@ -54,10 +54,6 @@ class Database:
         else:
             engine = create_async_engine(full, pool_pre_ping=True)
         return cls(engine)
-
-    @property
-    def backend(self) -> str:
-        return self.engine.dialect.name
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:

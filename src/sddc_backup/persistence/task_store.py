@@ -4,6 +4,7 @@ resources; the parameters a retry needs are sealed, because they can contain sec
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from sddc_backup.domain.errors import SddcBackupError
 from sddc_backup.domain.tasks import (
     ErrorRecord,
     Progress,
@@ -23,6 +25,8 @@ from sddc_backup.domain.tasks import (
 )
 from sddc_backup.persistence.secret_box import SecretBox
 from sddc_backup.persistence.tables import TaskRow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class TaskStore:
 
     def _task(self, row: TaskRow) -> Task:
         doc = row.document
+        params, retryable = self._params(row)
         return Task(
             id=row.id,
             name=row.name,
@@ -100,13 +105,25 @@ class TaskStore:
             created=row.created_at,
             completed=row.completed_at,
             is_cancellable=row.is_cancellable,
-            is_retryable_type=row.is_retryable_type,
+            is_retryable_type=retryable,
             attempts=row.attempts,
             subtasks=[_subtask(s) for s in doc.get("subtasks", [])],
             errors=[ErrorRecord(**e) for e in doc.get("errors", [])],
             resources=[Resource(**r) for r in doc.get("resources", [])],
-            params=json.loads(self._box.open(row.sealed_params)),
+            params=params,
         )
+
+    def _params(self, row: TaskRow) -> tuple[dict[str, Any], bool]:
+        """The retry parameters, and whether the task can still be retried.
+
+        Parameters that cannot be unsealed (the data directory's key was replaced) do not hide the
+        task: it stays readable, and only its retry is lost.
+        """
+        try:
+            return json.loads(self._box.open(row.sealed_params)), row.is_retryable_type
+        except SddcBackupError as exc:
+            log.warning("task %s cannot be retried: %s", row.id, exc.message)
+            return {}, False
 
 
 def _select(query: TaskQuery) -> Select[TaskRow]:
@@ -116,14 +133,14 @@ def _select(query: TaskQuery) -> Select[TaskRow]:
     if query.type:
         stmt = stmt.where(TaskRow.type == query.type)
     if query.name_contains:
-        stmt = stmt.where(TaskRow.name.contains(query.name_contains, autoescape=True))
+        stmt = stmt.where(TaskRow.name.icontains(query.name_contains, autoescape=True))
     if query.completed_after is not None:
         stmt = stmt.where(
             TaskRow.completed_at > query.completed_after,
             TaskRow.status.in_([TaskStatus.SUCCESSFUL.value, TaskStatus.FAILED.value]),
         )
     column = _ORDER_COLUMNS.get(query.order_by, TaskRow.created_at)
-    ordered = column.desc() if query.newest_first else column.asc()
+    ordered = (column.desc() if query.newest_first else column.asc()).nulls_last()
     return stmt.order_by(ordered, TaskRow.id)
 
 

@@ -1,8 +1,8 @@
 """The backup configuration use case: read it, and change it through a task, as the appliance does.
 
-A change is checked twice: its rules when the request arrives (a 400 names every broken rule), and the
-location itself inside the task, before anything is saved. A configuration that fails either is not
-saved. Changes are applied one at a time, so concurrent requests cannot interleave their writes.
+A change is checked when the request arrives (a 400 names every broken rule), and again inside the
+task, against the configuration as it then stands, together with the location itself, before anything
+is saved. A configuration that fails either check is not saved.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from sddc_backup.domain.backup_config import (
     BackupConfiguration,
     ConfigurationSpec,
     LocationProtocol,
+    spec_from_dict,
+    spec_to_dict,
 )
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.config_rules import resolve_configuration
@@ -24,11 +26,7 @@ from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.passphrase import PassphrasePolicy
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
-from sddc_backup.persistence.config_store import (
-    BackupConfigurationStore,
-    configuration_from_dict,
-    configuration_to_dict,
-)
+from sddc_backup.persistence.config_store import BackupConfigurationStore
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
@@ -69,28 +67,31 @@ class BackupConfigurationService:
         return await self._store.get()
 
     async def change(self, spec: ConfigurationSpec, *, partial: bool) -> Task:
-        """Check ``spec`` against the rules and start the task that applies it."""
-        current = await self._store.get()
-        wanted = resolve_configuration(spec, current, self._policy, partial=partial)
+        """Check ``spec`` against the rules (``ConfigurationRuleError`` names each one it breaks) and
+        start the task that applies it."""
+        resolve_configuration(spec, await self._store.get(), self._policy, partial=partial)
         name = "Edit backup configuration" if partial else "Configure backup settings"
         return await self._engine.submit(
             TASK_TYPE,
-            {"configuration": configuration_to_dict(wanted)},
+            {"spec": spec_to_dict(spec), "partial": partial},
             name=name,
             resources=[Resource(resource_id=self._fqdn, type="SDDC_MANAGER", fqdn=self._fqdn)],
         )
 
     async def _apply(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
-        raw = params["configuration"]
-        assert isinstance(raw, dict)
-        wanted = configuration_from_dict(raw)
-        await ctrl.subtask(SUBTASKS[0][0])
-        await ctrl.stage("Check backup location")
-        if wanted.location is not None and wanted.location.protocol is LocationProtocol.LOCAL:
-            await asyncio.to_thread(check_local_directory, Path(wanted.location.directory_path))
-        await ctrl.subtask(SUBTASKS[1][0])
-        await ctrl.stage("Save backup configuration")
+        spec, partial = params["spec"], params["partial"]
+        assert isinstance(spec, dict) and isinstance(partial, bool)
+        # One change at a time, each merged into the configuration as it stands when it runs: two
+        # partial edits in flight both land, and a retried old task edits today's configuration.
         async with self._apply_lock:
+            await ctrl.subtask(SUBTASKS[0][0])
+            await ctrl.stage("Check backup location")
+            current = await self._store.get()
+            wanted = resolve_configuration(spec_from_dict(spec), current, self._policy, partial=partial)
+            if wanted.location is not None and wanted.location.protocol is LocationProtocol.LOCAL:
+                await asyncio.to_thread(check_local_directory, Path(wanted.location.directory_path))
+            await ctrl.subtask(SUBTASKS[1][0])
+            await ctrl.stage("Save backup configuration")
             await self._store.put(wanted, self._clock.now())
 
 

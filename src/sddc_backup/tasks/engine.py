@@ -67,6 +67,7 @@ class TaskEngine:
         self._faults = faults or FaultPlan()
         self._kinds: dict[str, TaskKind] = {}
         self._running: dict[str, tuple[EngineController, asyncio.Task[None]]] = {}
+        self._starting: set[str] = set()
 
     def register(self, kind: TaskKind) -> None:
         self._kinds[kind.type] = kind
@@ -88,11 +89,9 @@ class TaskEngine:
         return [self._running[t.id][0].task if t.id in self._running else t for t in found]
 
     def permission_for(self, task_type: str) -> Permission:
-        return self._kind(task_type).permission
-
-    def running(self, types: Sequence[str] | None = None) -> list[Task]:
-        tasks = [controller.task for controller, _ in self._running.values()]
-        return [t for t in tasks if types is None or t.type in types]
+        """What a caller needs to retry tasks of ``task_type``; ADMINISTER for a type no longer known."""
+        kind = self._kinds.get(task_type)
+        return kind.permission if kind else Permission.ADMINISTER
 
     # -- commands ------------------------------------------------------------------------------------
 
@@ -146,13 +145,14 @@ class TaskEngine:
     async def retry(self, task_id: str) -> Task:
         """Run a FAILED, retryable task again under the same id."""
         task = await self.get(task_id)
-        if not task.is_retryable or task_id in self._running:
+        kind = self._kinds.get(task.type)
+        if not task.is_retryable or task_id in self._running or task_id in self._starting or kind is None:
             raise ConflictError(
                 "Only a failed Task can be retried.",
                 error_code="TASK_NOT_RETRYABLE",
                 context={"taskId": task_id, "status": task.status.value},
             )
-        await self._launch(task, self._kind(task.type))
+        await self._launch(task, kind)
         return task
 
     async def recover(self) -> list[Task]:
@@ -182,11 +182,16 @@ class TaskEngine:
         return kind
 
     async def _launch(self, task: Task, kind: TaskKind) -> None:
-        task.start(self._clock.now())
-        await self._save(task)
-        controller = EngineController(task, self._save, self._clock, self._faults)
-        runner = asyncio.get_running_loop().create_task(self._run(kind, controller))
-        self._running[task.id] = (controller, runner)
+        # Claimed before the first await, so that two retries arriving together start one run.
+        self._starting.add(task.id)
+        try:
+            task.start(self._clock.now())
+            await self._save(task)
+            controller = EngineController(task, self._save, self._clock, self._faults)
+            runner = asyncio.get_running_loop().create_task(self._run(kind, controller))
+            self._running[task.id] = (controller, runner)
+        finally:
+            self._starting.discard(task.id)
 
     async def _run(self, kind: TaskKind, controller: EngineController) -> None:
         task = controller.task

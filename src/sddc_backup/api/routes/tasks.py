@@ -19,6 +19,7 @@ from sddc_backup.domain.users import role_allows
 from sddc_backup.persistence.task_store import ORDERABLE, TaskQuery
 
 router = APIRouter(prefix="/v1/tasks", tags=["Tasks"])
+LIST_ERRORS = error_responses(400, 401, 429, 500)
 ERRORS = error_responses(400, 401, 403, 404, 429, 500)
 ERRORS_409 = error_responses(400, 401, 403, 404, 409, 429, 500)
 MAX_PAGE_SIZE = 100
@@ -43,7 +44,7 @@ def _statuses(text: str | None) -> tuple[TaskStatus, ...] | None:
     return tuple(found)
 
 
-@router.get("", response_model=PageOfTask, responses=ERRORS)
+@router.get("", response_model=PageOfTask, responses=LIST_ERRORS)
 async def list_tasks(
     services: Services,
     _: Reader,
@@ -98,7 +99,7 @@ async def list_tasks(
 router.add_api_route("/", list_tasks, methods=["GET"], include_in_schema=False)
 
 
-@router.get("/{task_id}", response_model=Task, responses=ERRORS)
+@router.get("/{task_id}", response_model=Task, responses=error_responses(401, 404, 429, 500))
 async def get_task(task_id: str, services: Services, _: Reader) -> JSONResponse:
     return vcf_json(Task.of(await services.engine.get(task_id)))
 

@@ -14,7 +14,7 @@ from sddc_backup.api.schemas.misc import RefreshToken, TokenCreationSpec, TokenP
 from sddc_backup.domain.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1/tokens", tags=["Tokens"])
-ERRORS = error_responses(400, 401, 404, 429, 500)
+LOGIN_ERRORS = error_responses(400, 401, 429, 500)
 
 # The refresh-token id arrives as a bare string: JSON-quoted (the SDK) or raw (PowerVCF).
 _TOKEN_ID_BODY = {
@@ -25,7 +25,7 @@ _TOKEN_ID_BODY = {
 }
 
 
-@router.post("", status_code=201, response_model=TokenPair, responses=ERRORS)
+@router.post("", status_code=201, response_model=TokenPair, responses=LOGIN_ERRORS)
 async def create_token(spec: TokenCreationSpec, request: Request, services: Services) -> JSONResponse:
     """Log in with a local user; returns an access token (JWT) and a refresh token id."""
     if not spec.username:
@@ -40,13 +40,20 @@ async def create_token(spec: TokenCreationSpec, request: Request, services: Serv
     )
 
 
-@router.patch("/access-token/refresh", response_model=str, openapi_extra=_TOKEN_ID_BODY, responses=ERRORS)
+@router.patch(
+    "/access-token/refresh",
+    response_model=str,
+    openapi_extra=_TOKEN_ID_BODY,
+    responses=error_responses(400, 404, 500),
+)
 async def refresh_access_token(request: Request, services: Services) -> JSONResponse:
     """A new access token for a refresh token id; the response is a JSON string."""
     return JSONResponse(await services.auth.refresh(await _token_id(request)))
 
 
-@router.delete("/refresh-token", status_code=204, openapi_extra=_TOKEN_ID_BODY, responses=ERRORS)
+@router.delete(
+    "/refresh-token", status_code=204, openapi_extra=_TOKEN_ID_BODY, responses=error_responses(400, 500)
+)
 async def delete_refresh_token(request: Request, services: Services) -> Response:
     """End a session: the refresh token can no longer be used. Deleting an unknown id is not an error."""
     await services.auth.revoke(await _token_id(request))
