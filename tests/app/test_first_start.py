@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import sqlite3
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from sddc_backup.app.tls import ensure_certificate
 from tests.support.http import Api
 from tests.support.server import ServerProcess
 
@@ -46,38 +41,9 @@ def test_generated_admin_password_is_printed_once_and_stored_only_hashed(tmp_pat
     assert (tmp_path / "data" / "tls" / "key.pem").stat().st_mode & 0o777 == 0o600
 
 
-def own_certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "operator-ca-signed")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "own.pem", directory / "own.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
-
-
 def test_a_given_certificate_and_key_are_served(tmp_path: Path) -> None:
-    cert, key = own_certificate(tmp_path)
+    own = ensure_certificate(tmp_path / "own", ["localhost", "127.0.0.1"])
+    cert, key = own.cert, own.key
     proc = ServerProcess(tmp_path / "data")
     proc.data_dir.mkdir(parents=True)
     # The harness waits on the generated certificate's path; point it at the given one.
@@ -95,7 +61,7 @@ def test_a_given_certificate_and_key_are_served(tmp_path: Path) -> None:
 
 
 def test_certificate_without_key_is_refused(tmp_path: Path) -> None:
-    cert, _ = own_certificate(tmp_path)
+    cert = ensure_certificate(tmp_path / "own", ["localhost"]).cert
     proc = ServerProcess(tmp_path / "data")
     proc.extra_env = {"SDDC_BACKUP_TLS_CERT": str(cert)}
     result = proc.cli("serve")

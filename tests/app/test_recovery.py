@@ -25,18 +25,24 @@ def wait_for_stage(api: Api, token: str, task_id: str, stage: str, timeout: floa
     raise AssertionError(f"stage {stage} never started: {task}")
 
 
+def start_change_that_hangs(server: ServerProcess, directory: Path) -> str:
+    """Start the server with a fault plan that stops a configuration change at its location check,
+    start such a change, and return its task id once the check is running."""
+    server.start(SDDC_BACKUP_FAULTS=HANG_AT_CHECK)
+    api = Api(server)
+    token = api.token()
+    spec = {"backupLocations": [{"protocol": "LOCAL", "directoryPath": str(directory)}]}
+    r = api.request("PATCH", "/v1/system/backup-configuration", token, json=spec)
+    assert r.status_code == 202
+    task_id = str(r.json()["id"])
+    wait_for_stage(api, token, task_id, "Check backup location")
+    return task_id
+
+
 def test_task_running_at_sigkill_is_failed_and_retryable_after_restart(
     fresh_server: ServerProcess, tmp_path: Path
 ) -> None:
-    fresh_server.start(SDDC_BACKUP_FAULTS=HANG_AT_CHECK)
-    api = Api(fresh_server)
-    token = api.token()
-    spec = {"backupLocations": [{"protocol": "LOCAL", "directoryPath": str(tmp_path)}]}
-    r = api.request("PATCH", "/v1/system/backup-configuration", token, json=spec)
-    assert r.status_code == 202
-    task_id = r.json()["id"]
-    wait_for_stage(api, token, task_id, "Check backup location")
-
+    task_id = start_change_that_hangs(fresh_server, tmp_path)
     fresh_server.kill()
     fresh_server.start()  # same data directory and state store, no fault plan
     api = Api(fresh_server)
@@ -61,12 +67,7 @@ def test_task_running_at_sigkill_is_failed_and_retryable_after_restart(
 def test_no_task_is_left_in_progress_after_a_graceful_stop(
     fresh_server: ServerProcess, tmp_path: Path
 ) -> None:
-    fresh_server.start(SDDC_BACKUP_FAULTS=HANG_AT_CHECK)
-    api = Api(fresh_server)
-    token = api.token()
-    spec = {"backupLocations": [{"protocol": "LOCAL", "directoryPath": str(tmp_path)}]}
-    task_id = api.request("PATCH", "/v1/system/backup-configuration", token, json=spec).json()["id"]
-    wait_for_stage(api, token, task_id, "Check backup location")
+    task_id = start_change_that_hangs(fresh_server, tmp_path)
     fresh_server.stop()
     assert "Application shutdown complete" in fresh_server.output()
     fresh_server.start()

@@ -10,7 +10,6 @@ complete configuration it depends on.
 from __future__ import annotations
 
 import base64
-import datetime
 import os
 import time
 from pathlib import Path
@@ -18,10 +17,6 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from vmware.sddc_manager import model_client as m
 from vmware.sddc_manager.v1.system_client import BackupConfiguration
 from vmware.sddc_manager.v1.tokens.access_token_client import Refresh
@@ -32,6 +27,7 @@ from vmware.vapi.security.client.security_context_filter import SecurityContextF
 from vmware.vapi.security.oauth import create_oauth_security_context
 from vmware.vapi.stdlib.client.factories import StubConfigurationFactory
 
+from sddc_backup.app.tls import ensure_certificate
 from tests.support.server import ADMIN, ADMIN_PASSWORD, ServerProcess
 
 PASSPHRASE = "VMw@re1!VMw@re1!"
@@ -260,28 +256,8 @@ def test_sdk_invalid_spec_raises_error_400_and_changes_nothing(
     assert location_dict(client.get_backup_configuration().backup_locations[0]) == location_dict(location)
 
 
-def write_throwaway_cert(directory: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = directory / "other-cert.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
 def test_sdk_refuses_server_when_pinned_to_another_certificate(server: ServerProcess, tmp_path: Path) -> None:
-    wrong = Sdk(server, verify=write_throwaway_cert(tmp_path))
+    wrong = Sdk(server, verify=ensure_certificate(tmp_path, ["127.0.0.1"]).cert)  # a certificate of its own
 
     with pytest.raises(requests.exceptions.SSLError, match=r"(?i)certificate verify failed"):
         wrong.login()
