@@ -156,3 +156,16 @@ async def test_a_replaced_key_loses_the_secrets_but_not_the_configuration_or_tas
     stored = await TaskStore(database.sessions, replaced).get("t")
     assert stored is not None and stored.status is TaskStatus.FAILED
     assert stored.params == {} and not stored.is_retryable
+
+
+def test_processes_creating_a_key_at_once_all_get_the_same_complete_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sddc_backup.persistence.key_files import read_or_create_key
+
+    path = tmp_path / "fresh" / "token-signing.key"
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: read_or_create_key(path), range(32)))
+    assert len(set(keys)) == 1 and len(keys[0]) == 32
+    assert sorted(p.name for p in path.parent.iterdir()) == ["token-signing.key"]
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -19,15 +20,19 @@ def read_or_create_key(path: Path, size: int = 32) -> bytes:
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written in full under a private name, then linked into place: a reader never sees a
+        # partial key, and link() fails if another process got there first (its key wins).
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(base64.b64encode(secrets.token_bytes(size)))
                 handle.flush()
                 os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            draft.unlink(missing_ok=True)
     try:
         key = base64.b64decode(path.read_bytes().strip(), validate=True)
     except binascii.Error as exc:

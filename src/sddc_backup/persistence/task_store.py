@@ -121,8 +121,8 @@ class TaskStore:
         """
         try:
             return json.loads(self._box.open(row.sealed_params)), row.is_retryable_type
-        except SddcBackupError as exc:
-            log.warning("task %s cannot be retried: %s", row.id, exc.message)
+        except (SddcBackupError, ValueError) as exc:
+            log.warning("task %s cannot be retried: %s", row.id, exc)
             return {}, False
 
 

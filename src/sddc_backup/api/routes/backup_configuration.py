@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/system/backup-configuration", tags=["Backup confi
 ERRORS = error_responses(400, 401, 403, 429, 500)
 
 
-@router.get("", response_model=BackupConfiguration, responses=ERRORS)
+@router.get("", response_model=BackupConfiguration, responses=error_responses(401, 429, 500))
 async def get_backup_configuration(services: Services, _: Reader) -> JSONResponse:
     """The configuration; a set password or passphrase shows as a mask, never in clear."""
     return vcf_json(BackupConfiguration.of(await services.configuration.get()))

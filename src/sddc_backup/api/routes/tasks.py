@@ -20,8 +20,7 @@ from sddc_backup.persistence.task_store import ORDERABLE, TaskQuery
 
 router = APIRouter(prefix="/v1/tasks", tags=["Tasks"])
 LIST_ERRORS = error_responses(400, 401, 429, 500)
-ERRORS = error_responses(400, 401, 403, 404, 429, 500)
-ERRORS_409 = error_responses(400, 401, 403, 404, 409, 429, 500)
+ERRORS_409 = error_responses(401, 403, 404, 409, 429, 500)
 MAX_PAGE_SIZE = 100
 
 
