@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from sddc_backup.cli.archive import BackupMaker
 from sddc_backup.cli.main import build_cli
 from sddc_backup.services.users import UserAdmin
 
@@ -28,6 +29,18 @@ class _LocalCommands:
         runtime = await Runtime.open(load_settings(config))
         try:
             yield runtime.users
+        finally:
+            await runtime.close()
+
+    @asynccontextmanager
+    async def backup_maker(self, config: Path | None) -> AsyncIterator[BackupMaker]:
+        from sddc_backup.app.backups import LocalBackupMaker
+        from sddc_backup.app.runtime import Runtime
+        from sddc_backup.app.settings import load_settings
+
+        runtime = await Runtime.open(load_settings(config))
+        try:
+            yield LocalBackupMaker(runtime)
         finally:
             await runtime.close()
 

@@ -44,6 +44,8 @@ class Runtime:
     users: UserAdmin
     engine: TaskEngine
     api: ApiServices
+    configuration_store: BackupConfigurationStore
+    user_store: UserStore
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -54,8 +56,9 @@ class Runtime:
         box = SecretBox.from_key_file(data_dir / "secret.key")
         user_store = UserStore(database.sessions)
         engine = TaskEngine(TaskStore(database.sessions, box), clock, FaultPlan.parse(settings.faults))
+        configuration_store = BackupConfigurationStore(SettingsStore(database.sessions), box)
         configuration = BackupConfigurationService(
-            BackupConfigurationStore(SettingsStore(database.sessions), box),
+            configuration_store,
             engine,
             clock,
             settings.passphrase_policy,
@@ -77,7 +80,16 @@ class Runtime:
         api = ApiServices(
             auth=auth, configuration=configuration, engine=engine, readiness=Readiness(database.ping)
         )
-        return cls(settings, clock, database, UserAdmin(user_store, clock), engine, api)
+        return cls(
+            settings,
+            clock,
+            database,
+            UserAdmin(user_store, clock),
+            engine,
+            api,
+            configuration_store,
+            user_store,
+        )
 
     async def close(self) -> None:
         await self.engine.shutdown()

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     passphrase_require_lower: bool = True
     passphrase_require_digit: bool = True
     passphrase_require_special: bool = True
+    paths: list[Path] = Field(default_factory=list)
+    postgres_dsn: SecretStr | None = None
+    sqlite_paths: list[Path] = Field(default_factory=list)
+    archive_compression_level: int = Field(1, ge=0, le=3)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     faults: str = ""
 

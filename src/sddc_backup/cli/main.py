@@ -3,50 +3,28 @@ CLI never builds services itself."""
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import sys
-from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Protocol, TypeVar
+from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from sddc_backup.cli import archive
+from sddc_backup.cli.common import ConfigOption, JsonOption, fail, run
 from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
 from sddc_backup.domain.users import Role
 from sddc_backup.services.users import UserAdmin
 
-T = TypeVar("T")
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML settings file (environment variables override it)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
-
-class LocalCommands(Protocol):
+class LocalCommands(archive.ArchiveCommands, Protocol):
     def serve(self, config: Path | None) -> None: ...
     def users(self, config: Path | None) -> AbstractAsyncContextManager[UserAdmin]: ...
     def openapi(self) -> dict[str, Any]: ...
-
-
-def _fail(exc: SddcBackupError) -> NoReturn:
-    """Report ``exc`` as a message and an exit code (2 for bad input, 1 otherwise), not a traceback."""
-    err = Console(stderr=True)
-    err.print(f"[red]error[/red] {exc.error_code}: {exc.message}", highlight=False)
-    err.print(f"  {exc.remediation}", highlight=False)
-    raise typer.Exit(2 if isinstance(exc, InvalidInputError) else 1)
-
-
-def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    try:
-        return asyncio.run(action())
-    except SddcBackupError as exc:
-        _fail(exc)
 
 
 def read_new_password(prompt: str = "Password") -> str:
@@ -70,6 +48,7 @@ def build_cli(local: LocalCommands) -> typer.Typer:
     )
     users = typer.Typer(help="Manage local users (works on the data directory; no server needed).")
     cli.add_typer(users, name="users")
+    archive.register(cli, local)
 
     @cli.command()
     def serve(config: ConfigOption = None) -> None:
@@ -77,7 +56,7 @@ def build_cli(local: LocalCommands) -> typer.Typer:
         try:
             local.serve(config)
         except SddcBackupError as exc:
-            _fail(exc)
+            fail(exc)
 
     @cli.command()
     def openapi() -> None:
@@ -97,7 +76,7 @@ def build_cli(local: LocalCommands) -> typer.Typer:
             async with local.users(config) as admin:
                 await admin.add(name, role, password)
 
-        _run(act)
+        run(act)
         typer.echo(f"added {name} ({role.value})")
 
     @users.command("list")
@@ -108,7 +87,7 @@ def build_cli(local: LocalCommands) -> typer.Typer:
             async with local.users(config) as admin:
                 return await admin.list()
 
-        found = _run(act)
+        found = run(act)
         if as_json:
             rows = [
                 {"username": u.username, "role": u.role.value, "created": u.created.isoformat()}
@@ -129,7 +108,7 @@ def build_cli(local: LocalCommands) -> typer.Typer:
             async with local.users(config) as admin:
                 await admin.remove(name)
 
-        _run(act)
+        run(act)
         typer.echo(f"removed {name}")
 
     @users.command("set-password")
@@ -141,7 +120,7 @@ def build_cli(local: LocalCommands) -> typer.Typer:
             async with local.users(config) as admin:
                 await admin.set_password(name, password)
 
-        _run(act)
+        run(act)
         typer.echo(f"password of {name} changed")
 
     return cli

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -29,6 +30,12 @@ class UserStore:
         async with self._sessions() as session:
             rows = await session.scalars(select(UserRow).order_by(UserRow.username))
             return [_user(r) for r in rows]
+
+    async def export(self) -> builtins.list[tuple[User, str]]:
+        """Every user with its password hash, for the backup of the service's own settings."""
+        async with self._sessions() as session:
+            rows = await session.scalars(select(UserRow).order_by(UserRow.username))
+            return [(_user(r), r.password_hash) for r in rows]
 
     async def count(self) -> int:
         return len(await self.list())

@@ -1,0 +1,43 @@
+"""Backups composed from the settings and the state store, for ``archive create``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sddc_backup.app.runtime import Runtime
+from sddc_backup.services import archives
+from sddc_backup.services.appliance import ApplianceLayout
+from sddc_backup.services.own_settings import own_settings_files
+
+
+def appliance_layout(runtime: Runtime) -> ApplianceLayout:
+    settings = runtime.settings
+    return ApplianceLayout(
+        paths=tuple(settings.paths),
+        postgres_dsn=settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None,
+        sqlite_paths=tuple(settings.sqlite_paths),
+        scratch=settings.data_dir / "scratch",
+    )
+
+
+class LocalBackupMaker:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def create(self, out_dir: Path, passphrase: bytes) -> archives.CreatedArchive:
+        runtime, settings = self._runtime, self._runtime.settings
+        now = runtime.clock.now()
+        own = await own_settings_files(runtime.configuration_store, runtime.user_store)
+        layout = appliance_layout(runtime)
+        components = layout.components(own, now.timestamp())
+        return await asyncio.to_thread(
+            archives.create,
+            out_dir,
+            settings.fqdn,
+            runtime.clock,
+            components,
+            layout.paths,
+            passphrase,
+            level=settings.archive_compression_level,
+        )

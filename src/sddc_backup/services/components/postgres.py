@@ -1,0 +1,152 @@
+"""The PostgreSQL database of ``SDDC_BACKUP_POSTGRES_DSN``, as one plain-SQL ``pg_dump`` member.
+
+tar needs a member's size before its data, and the dump is never staged. So one exported snapshot is
+dumped twice: pass 1 counts and hashes the output (``size``, ``expected_sha256``), pass 2 streams it
+into the archive. Both passes read the same snapshot, so the outputs are the same byte for byte (with
+the same ``\\restrict`` key, and sequence values pinned to pass 1's: see ``_pg_stream``); the writer
+checks pass 2 against the digest of pass 1.
+
+The snapshot is exported by a session of our own (``REPEATABLE READ, READ ONLY``, with
+``idle_in_transaction_session_timeout`` off) that stays open until pass 2 has produced its first byte
+(``pg_dump`` imports the snapshot before it writes anything), or until ``entries()`` moves on or is
+closed. Passwords never reach a command line or a message: the programs get them in ``PGPASSWORD``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO, cast
+
+import psycopg
+
+from sddc_backup.archive.entries import Entry, EntryType
+from sddc_backup.archive.errors import ComponentFailedError
+from sddc_backup.services.components._common import component_failed, group_name, user_name
+from sddc_backup.services.components._pg import PgProcess, PgTarget, dump_options, find_tool
+from sddc_backup.services.components._pg_stream import DumpStream, SequencePins
+from sddc_backup.services.components.postgres_restore import restore_into_new_database
+
+__all__ = ["MEMBER", "PostgresComponent", "restore_into_new_database"]
+
+MEMBER = "database/sddc-postgres.bkp"
+CHUNK = 1 << 20
+
+
+class PostgresComponent:
+    """A consistent plain-SQL dump of one database, streamed in two passes over one snapshot."""
+
+    def __init__(self, dsn: str, bindir: Path | None = None, name: str = "postgres") -> None:
+        self._name = name
+        self._target = PgTarget.parse(dsn, name)
+        self._bindir = bindir
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def entries(self) -> Iterator[Entry]:
+        pg_dump = find_tool("pg_dump", self._bindir, self._name)
+        extra = dump_options(pg_dump)
+        snapshot = _Snapshot(self._target, self._failed)
+        streams: list[DumpStream] = []
+        try:
+            size, digest, sequences = self._measure(pg_dump, snapshot.id, extra)
+
+            def open_pass_2() -> BinaryIO:
+                if snapshot.closed:
+                    raise self._failed("open() was called after entries() had moved past the dump")
+                process = self._run(pg_dump, snapshot.id, extra)
+                stream = DumpStream(process, SequencePins(sequences), size, snapshot.close, self._failed)
+                streams.append(stream)
+                return cast(BinaryIO, stream)
+
+            uid, gid = os.getuid(), os.getgid()
+            yield Entry(
+                name=MEMBER,
+                type=EntryType.FILE,
+                mode=0o600,
+                mtime=snapshot.taken_at_ns / 1e9,
+                mtime_ns=snapshot.taken_at_ns,
+                uid=uid,
+                gid=gid,
+                uname=user_name(uid),
+                gname=group_name(gid),
+                size=size,
+                open=open_pass_2,
+                expected_sha256=digest,
+            )
+        finally:
+            for stream in streams:
+                stream.abandon()
+            snapshot.close()
+
+    def _measure(self, pg_dump: Path, snapshot_id: str, extra: Sequence[str]) -> tuple[int, str, list[bytes]]:
+        """Pass 1: the size and SHA-256 of the dump (read in 1 MiB blocks and thrown away), and its
+        sequence values."""
+        process = self._run(pg_dump, snapshot_id, extra)
+        pins = SequencePins()
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            while chunk := process.stdout.read(CHUNK):
+                pins.feed(chunk)  # records; the output is the input
+                digest.update(chunk)
+                size += len(chunk)
+            returncode = process.finish()
+            if returncode != 0:
+                raise self._failed(f"pg_dump (pass 1, measuring) {process.failure(returncode)}")
+        finally:
+            process.kill()  # nothing to do when it has exited
+            process.close()
+        return size, digest.hexdigest(), pins.lines
+
+    def _run(self, pg_dump: Path, snapshot_id: str, extra: Sequence[str]) -> PgProcess:
+        args = [
+            str(pg_dump),
+            f"--snapshot={snapshot_id}",
+            "--format=plain",
+            "--no-password",
+            f"--dbname={self._target.conninfo}",
+            *extra,
+        ]
+        try:
+            return PgProcess(args, self._target.env())
+        except OSError as exc:
+            raise self._failed(f"cannot run {pg_dump}: {exc.strerror or exc}") from exc
+
+    def _failed(self, detail: str) -> ComponentFailedError:
+        subject = f"the PostgreSQL database {self._target.display}"
+        return component_failed(self._name, subject, self._target.scrub(detail))
+
+
+class _Snapshot:
+    """An exported snapshot, held by an open ``REPEATABLE READ, READ ONLY`` transaction."""
+
+    def __init__(self, target: PgTarget, failed: Callable[[str], ComponentFailedError]) -> None:
+        try:
+            self._conn: psycopg.Connection[tuple[object, ...]] | None = target.connect()
+        except psycopg.Error as exc:
+            raise failed(f"cannot connect: {target.scrub(str(exc))}") from None
+        try:
+            self._conn.execute("SET idle_in_transaction_session_timeout = 0")
+            self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = self._conn.execute("SELECT pg_export_snapshot()").fetchone()
+        except psycopg.Error as exc:
+            self.close()
+            raise failed(f"cannot export a snapshot: {target.scrub(str(exc))}") from None
+        assert row is not None
+        self.id = str(row[0])
+        self.taken_at_ns = time.time_ns()
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
