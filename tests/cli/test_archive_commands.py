@@ -4,6 +4,7 @@ SQLite file, the real openssl and tar."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import uuid
@@ -15,6 +16,7 @@ import pytest
 from sddc_backup.archive.extract import SafeExtractor
 from sddc_backup.services import archives
 from sddc_backup.services.components.postgres_restore import restore_into_new_database
+from sddc_backup.services.own_settings import read_own_settings
 from tests.support.postgres import PostgresCluster
 from tests.support.server import ServerProcess
 
@@ -244,3 +246,39 @@ def test_a_file_from_the_plain_tar_openssl_pipeline_is_read_as_legacy(tmp_path: 
     listing = subprocess.run(["tar", "-tzf", str(out)], capture_output=True, text=True, check=True).stdout
     assert f"{folder.name}/database/sddc-postgres.bkp" in listing
     assert out.stat().st_size > 0
+
+
+def test_a_full_disk_leaves_no_partial_archive(appliance: tuple[ServerProcess, str, Path]) -> None:
+    proc, _, tmp_path = appliance
+    # The tests run as root (as in CI): a 256 KiB filesystem is a real full disk for the target.
+    assert os.geteuid() == 0, "this test mounts a small tmpfs and needs root"
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "random.bin").write_bytes(os.urandom(2 << 20))
+    proc.extra_env["SDDC_BACKUP_PATHS"] = json.dumps([str(big)])
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)], check=True)
+    try:
+        result = proc.cli("archive", "create", "-p", str(tmp_path / "pass"), "-o", str(full))
+        assert result.returncode == 1, result.stderr
+        assert "BACKUP_WRITE_FAILED" in result.stderr and "No space left" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert list(full.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+
+
+def test_the_service_settings_in_a_backup_read_back_for_a_restore(
+    appliance: tuple[ServerProcess, str, Path],
+) -> None:
+    proc, _, tmp_path = appliance
+    added = proc.cli("users", "add", "ops@local", "--role", "OPERATOR", stdin="Operator!pw-123\n")
+    assert added.returncode == 0, added.stderr
+    archive = create(proc, tmp_path)
+    with SafeExtractor(tmp_path / "staging") as sink:
+        archives.verify(archive, PASSPHRASE.encode(), sink)
+    own = read_own_settings(tmp_path / "staging")
+    assert [(u.username, u.role.value) for u, _ in own.users] == [("ops@local", "OPERATOR")]
+    assert own.users[0][1].startswith("$argon2id$")
+    assert own.configuration.location is None and own.configuration.passphrase is None

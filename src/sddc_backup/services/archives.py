@@ -24,6 +24,7 @@ from sddc_backup.archive.openssl_enc import Encryptor
 from sddc_backup.archive.reader import ArchiveReport, DiscardingSink, MemberSink, read_archive
 from sddc_backup.archive.writer import ArchiveSummary, write_archive
 from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.errors import SddcBackupError
 from sddc_backup.services.components.directory import DirectoryComponent
 
 READ_SIZE = 1 << 20
@@ -44,9 +45,18 @@ def file_chunks(path: Path) -> Iterator[bytes]:
         raise ArchiveError(f"{path} does not exist.", error_code="ARCHIVE_NOT_FOUND") from exc
 
 
+class ArchiveWriteError(SddcBackupError):
+    error_code = "BACKUP_WRITE_FAILED"
+    http_status = 500
+    remediation = "Check the free space and the permissions of the target directory, then try again."
+
+
 @contextlib.contextmanager
 def _publish(final: Path) -> Iterator[BinaryIO]:
-    """Write to ``final.part``; rename it to ``final`` on success, remove it on failure."""
+    """Write to ``final.part``; rename it to ``final`` on success, remove it on failure.
+
+    A failure to write (a full disk, a lost mount) raises ``ArchiveWriteError`` naming the file.
+    """
     part = final.with_name(final.name + ".part")
     try:
         # Owner-only, like the data it holds; O_EXCL so that a stale .part is never appended to.
@@ -55,6 +65,8 @@ def _publish(final: Path) -> Iterator[BinaryIO]:
             handle.flush()
             os.fsync(handle.fileno())
         part.rename(final)
+    except OSError as exc:
+        raise ArchiveWriteError(f"{final} cannot be written: {exc.strerror or exc}.") from exc
     finally:
         part.unlink(missing_ok=True)
 
