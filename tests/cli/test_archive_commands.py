@@ -277,3 +277,44 @@ def test_the_service_settings_in_a_backup_read_back_for_a_restore(
     assert [(u.username, u.role.value) for u, _ in own.users] == [("ops@local", "OPERATOR")]
     assert own.users[0][1].startswith("$argon2id$")
     assert own.configuration.location is None and own.configuration.passphrase is None
+
+
+def test_operator_mistakes_are_clear_errors(appliance: tuple[ServerProcess, str, Path]) -> None:
+    proc, _, tmp_path = appliance
+    cases = [
+        (("archive", "verify", "-p", str(tmp_path / "pass"), str(tmp_path)), "ARCHIVE_NOT_READABLE"),
+        (
+            ("archive", "encrypt", "-p", str(tmp_path / "pass"), str(tmp_path / "nope"), "-o", "x"),
+            "ARCHIVE_NOT_FOUND",
+        ),
+        (
+            ("archive", "create", "-p", str(tmp_path / "pass"), "-o", str(tmp_path / "nope")),
+            "BACKUP_DIRECTORY_NOT_FOUND",
+        ),
+    ]
+    for args, code in cases:
+        result = proc.cli(*args)
+        assert result.returncode == 2 and code in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    (tmp_path / "weak").write_text("weak\n")
+    weak = proc.cli("archive", "create", "-p", str(tmp_path / "weak"), "-o", str(tmp_path))
+    assert weak.returncode == 2 and "PASSPHRASE_POLICY_VIOLATION" in weak.stderr
+    proc.extra_env["SDDC_BACKUP_PATHS"] = "/not/json"
+    bad = proc.cli("archive", "create", "-p", str(tmp_path / "pass"), "-o", str(tmp_path))
+    assert bad.returncode == 2 and "INVALID_SETTING" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_passphrase_file_is_read_as_openssl_reads_it(appliance: tuple[ServerProcess, str, Path]) -> None:
+    proc, _, tmp_path = appliance
+    (tmp_path / "crlf").write_bytes(PASSPHRASE.encode() + b"\r\nsecond line\n")
+    out = tmp_path / "backups"
+    out.mkdir()
+    assert proc.cli("archive", "create", "-p", str(tmp_path / "crlf"), "-o", str(out)).returncode == 0
+    (archive,) = out.glob("*.tar.gz")
+    opened = subprocess.run(
+        f"openssl enc -d -aes-256-cbc -md sha256 -pass file:{tmp_path / 'crlf'} -in {archive} | tar -tz",
+        shell=True,
+        capture_output=True,
+        check=False,
+    )
+    assert opened.returncode == 0 and b"manifest.json" in opened.stdout

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from sddc_backup.app.runtime import Runtime
+from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.services import archives
 from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.own_settings import own_settings_files
@@ -27,6 +28,13 @@ class LocalBackupMaker:
 
     async def create(self, out_dir: Path, passphrase: bytes) -> archives.CreatedArchive:
         runtime, settings = self._runtime, self._runtime.settings
+        missing = settings.passphrase_policy.problems(passphrase.decode(errors="replace"))
+        if missing:
+            raise InvalidInputError(
+                "The passphrase needs " + ", ".join(missing) + ".",
+                error_code="PASSPHRASE_POLICY_VIOLATION",
+                remediation=f"Choose a passphrase with {settings.passphrase_policy.describe()}.",
+            )
         now = runtime.clock.now()
         own = await own_settings_files(runtime.configuration_store, runtime.user_store)
         layout = appliance_layout(runtime)

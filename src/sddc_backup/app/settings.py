@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.passphrase import PassphrasePolicy
@@ -93,6 +93,12 @@ def load_settings(config_file: Path | None = None) -> Settings:
             ) from exc
     try:
         return Settings(**data)
+    except SettingsError as exc:
+        raise InvalidInputError(
+            f"The settings are not valid: {exc}",
+            error_code="INVALID_SETTING",
+            remediation="List settings such as SDDC_BACKUP_PATHS are JSON: '[\"/etc/app\"]'.",
+        ) from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)

@@ -4,8 +4,9 @@ ArchiveError                      400  (an archive is input: the operator can ac
 ├── WrongPassphraseError          the passphrase does not open this archive
 ├── CorruptArchiveError           truncated, bad padding, bad gzip CRC or length, broken tar
 ├── ManifestMismatchError         a member differs from the manifest, or is missing from it
-├── UnsafeMemberError             a member that extraction refuses (paths, links, devices, size)
-└── ComponentFailedError     500  a component failed while the archive was being written
+└── UnsafeMemberError             a member that extraction refuses (paths, links, devices, size)
+ExtractionFailedError        500  the scratch directory could not take a member (space, names)
+ComponentFailedError         500  a component failed while the archive was being written
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class UnsafeMemberError(ArchiveError):
     remediation = "The archive holds a member that could write outside its folder. Do not use it."
 
 
-class ExtractionFailedError(ArchiveError):
+class ExtractionFailedError(SddcBackupError):
     error_code = "ARCHIVE_EXTRACTION_FAILED"
     http_status = 500
     remediation = "Check the free space and permissions of the directory the archive is extracted into."

@@ -32,7 +32,8 @@ class SafeExtractor:
     """
 
     def __init__(self, root: Path, allowed_link_roots: tuple[str, ...] = (), *, keep_owner: bool = False):
-        root.mkdir(mode=0o700)
+        with _guard(str(root)):
+            root.mkdir(mode=0o700)
         self.root = root
         self._root_fd: int | None = os.open(root, _DIR_FLAGS)
         self._allowed = tuple(PurePosixPath(p) for p in allowed_link_roots)

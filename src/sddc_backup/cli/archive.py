@@ -43,7 +43,8 @@ class ArchiveCommands(Protocol):
 def read_passphrase(path: Path | None) -> bytes:
     if path is not None:
         try:
-            lines = path.read_bytes().splitlines()
+            # The first line without its newline, exactly as openssl enc -pass file: reads it.
+            lines = path.read_bytes().split(b"\n")
         except OSError as exc:
             raise InvalidInputError(
                 f"The passphrase file {path} cannot be read: {exc.strerror}.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,19 @@ def file_chunks(path: Path) -> Iterator[bytes]:
             while chunk := handle.read(READ_SIZE):
                 yield chunk
     except FileNotFoundError as exc:
-        raise ArchiveError(f"{path} does not exist.", error_code="ARCHIVE_NOT_FOUND") from exc
+        raise _not_found(path) from exc
+    except OSError as exc:
+        raise ArchiveError(
+            f"{path} cannot be read: {exc.strerror or exc}.",
+            error_code="ARCHIVE_NOT_READABLE",
+            remediation="Give the path of a backup file that this user may read.",
+        ) from exc
+
+
+def _not_found(path: Path) -> ArchiveError:
+    return ArchiveError(
+        f"{path} does not exist.", error_code="ARCHIVE_NOT_FOUND", remediation="Check the path of the file."
+    )
 
 
 class ArchiveWriteError(SddcBackupError):
@@ -57,7 +70,8 @@ def _publish(final: Path) -> Iterator[BinaryIO]:
 
     A failure to write (a full disk, a lost mount) raises ``ArchiveWriteError`` naming the file.
     """
-    part = final.with_name(final.name + ".part")
+    # A name of its own, so that two runs writing the same file cannot remove each other's work.
+    part = final.with_name(f"{final.name}.{secrets.token_hex(4)}.part")
     try:
         # Owner-only, like the data it holds; O_EXCL so that a stale .part is never appended to.
         with os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
@@ -93,6 +107,8 @@ def decrypt(path: Path, passphrase: bytes, out: Path) -> ArchiveReport:
 def encrypt(source: Path, passphrase: bytes, out: Path, *, mtime: float) -> str:
     """Encrypt a ``.tar.gz`` as it is, or archive an extracted backup folder again with a new manifest
     (for an operator who had to patch a file in it). Returns the SHA-256 of the encrypted file."""
+    if not source.exists():
+        raise _not_found(source)
     with _publish(out) as handle:
         digest = hashlib.sha256()
 
@@ -153,7 +169,11 @@ def create(
     name = archive_name(fqdn, created)
     target = out_dir / name
     if not out_dir.is_dir():
-        raise ArchiveError(f"{out_dir} is not a directory.", error_code="BACKUP_DIRECTORY_NOT_FOUND")
+        raise ArchiveError(
+            f"{out_dir} is not a directory.",
+            error_code="BACKUP_DIRECTORY_NOT_FOUND",
+            remediation=f"Create {out_dir}, or give an existing directory with -o.",
+        )
     metadata = metadata_for(fqdn, created, components, protected)
     with _publish(target) as handle:
         summary = write_archive(
