@@ -189,6 +189,28 @@ def write_archive(
     Raises ``ComponentFailedError`` naming the source when a component cannot deliver its data.
     """
     sink = _EncryptedGzipSink(passphrase, out, level)
+    for source in sources:
+        # A source that can prepare in the background (a database measuring its dump) starts now,
+        # so that its preparation overlaps with the members written before it.
+        start = getattr(source, "start", None)
+        if start is not None:
+            start()
+    try:
+        return _write(base, metadata, sources, sink, mtime)
+    finally:
+        for source in sources:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+
+def _write(
+    base: str,
+    metadata: Mapping[str, Any],
+    sources: Sequence[ArchiveSource],
+    sink: _EncryptedGzipSink,
+    mtime: float,
+) -> ArchiveSummary:
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUFFER) as tar:
         writer = _TarWriter(tar, base)
         writer.add_json(METADATA, metadata, mtime)

@@ -23,15 +23,18 @@ class ApplianceLayout:
     scratch: Path = Path("/tmp")  # noqa: S108 - replaced by <data dir>/scratch when composed
 
     def components(self, own_settings: dict[str, bytes], mtime: float) -> list[ArchiveSource]:
-        """The database first (the member clients look for), then SQLite copies, then files and
-        directories, then the service's own settings."""
+        """SQLite copies, files and directories, the PostgreSQL dump, then the service's own settings.
+
+        The dump comes after the files so that its first, measuring pass (started in the background
+        when the archive starts) overlaps with them instead of adding to the backup's time.
+        """
         sources: list[ArchiveSource] = []
-        if self.postgres_dsn:
-            sources.append(PostgresComponent(self.postgres_dsn))
         if self.sqlite_paths:
             self.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
             sources.append(SqliteComponent(self.sqlite_paths, self.scratch))
         if self.paths:
             sources.append(PathsComponent(self.paths))
+        if self.postgres_dsn:
+            sources.append(PostgresComponent(self.postgres_dsn))
         sources.append(StaticFilesComponent("settings", own_settings, mtime))
         return sources

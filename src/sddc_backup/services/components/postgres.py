@@ -14,10 +14,13 @@ closed. Passwords never reach a command line or a message: the programs get them
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -36,6 +39,16 @@ MEMBER = "database/sddc-postgres.bkp"
 CHUNK = 1 << 20
 
 
+@dataclass(frozen=True)
+class _Measured:
+    pg_dump: Path
+    extra: tuple[str, ...]
+    snapshot: _Snapshot
+    size: int
+    digest: str
+    sequences: list[bytes]
+
+
 class PostgresComponent:
     """A consistent plain-SQL dump of one database, streamed in two passes over one snapshot."""
 
@@ -43,18 +56,51 @@ class PostgresComponent:
         self._name = name
         self._target = PgTarget.parse(dsn, name)
         self._bindir = bindir
+        self._pool: ThreadPoolExecutor | None = None
+        self._pass_1: Future[_Measured] | None = None
+        self._measuring: PgProcess | None = None
 
     @property
     def name(self) -> str:
         return self._name
 
-    def entries(self) -> Iterator[Entry]:
+    def start(self) -> None:
+        """Begin pass 1 in the background, so that it overlaps with the members written before this
+        one. ``entries()`` waits for it; ``close()`` ends it if the archive stops first."""
+        if self._pass_1 is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="pg_dump-pass-1")
+            self._pass_1 = self._pool.submit(self._prepare)
+
+    def close(self) -> None:
+        """Release the snapshot and the worker, whatever state the dump is in."""
+        if self._pass_1 is not None:
+            measuring = self._measuring
+            if not self._pass_1.done() and measuring is not None:
+                measuring.kill()  # the archive stopped first: pass 1 is no longer wanted
+            with contextlib.suppress(Exception):
+                self._pass_1.result().snapshot.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _prepare(self) -> _Measured:
         pg_dump = find_tool("pg_dump", self._bindir, self._name)
         extra = dump_options(pg_dump)
         snapshot = _Snapshot(self._target, self._failed)
-        streams: list[DumpStream] = []
         try:
             size, digest, sequences = self._measure(pg_dump, snapshot.id, extra)
+        except BaseException:
+            snapshot.close()
+            raise
+        return _Measured(pg_dump, tuple(extra), snapshot, size, digest, sequences)
+
+    def entries(self) -> Iterator[Entry]:
+        self.start()
+        assert self._pass_1 is not None
+        measured = self._pass_1.result()
+        pg_dump, extra, snapshot = measured.pg_dump, measured.extra, measured.snapshot
+        size, digest, sequences = measured.size, measured.digest, measured.sequences
+        streams: list[DumpStream] = []
+        try:
 
             def open_pass_2() -> BinaryIO:
                 if snapshot.closed:
@@ -87,7 +133,7 @@ class PostgresComponent:
     def _measure(self, pg_dump: Path, snapshot_id: str, extra: Sequence[str]) -> tuple[int, str, list[bytes]]:
         """Pass 1: the size and SHA-256 of the dump (read in 1 MiB blocks and thrown away), and its
         sequence values."""
-        process = self._run(pg_dump, snapshot_id, extra)
+        process = self._measuring = self._run(pg_dump, snapshot_id, extra)
         pins = SequencePins()
         digest = hashlib.sha256()
         size = 0
