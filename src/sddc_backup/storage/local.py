@@ -34,6 +34,8 @@ def os_errors(directory: Path, name: str = "") -> Iterator[None]:
         if name and directory.is_dir():
             raise ObjectNotFoundError(f"{name} does not exist in {directory}.") from exc
         raise LocationNotFoundError(f"The backup directory {directory} does not exist.") from exc
+    except NotADirectoryError as exc:
+        raise LocationNotFoundError(f"The backup directory {directory} is not a directory.") from exc
     except (PermissionError, IsADirectoryError) as exc:
         raise LocationNotWritableError(f"{directory}: {exc.strerror}.") from exc
     except OSError as exc:
