@@ -25,12 +25,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from tests.support.fuzz import vcf_error_body, vcf_error_problems
+from tests.support.fuzz import closed_loopback_port, keep_on_loopback, vcf_error_body, vcf_error_problems
 from tests.support.http import Api
 from tests.support.server import ServerProcess
 
 SEED = 20240611  # fixed, so that a run, and a failure, reproduces
 MAX_EXAMPLES = 40  # per operation in the fuzzing phase; the examples and coverage phases add their own
+CLOSED_PORT = closed_loopback_port()
 CHECKS = [not_a_server_error, vcf_error_body, response_schema_conformance]
 
 schema = schemathesis.pytest.from_fixture("fuzz_schema")
@@ -99,6 +100,7 @@ def _lazy_schema_node_id(request: pytest.FixtureRequest) -> None:
 def test_no_5xx_and_every_4xx_is_a_vcf_error(
     case: schemathesis.Case, fuzz_server: ServerProcess, fuzz_session: requests.Session, admin_bearer: str
 ) -> None:
+    keep_on_loopback(case, CLOSED_PORT)
     response = case.call(session=fuzz_session)
     assert response.verify == str(fuzz_server.cert)  # the pinned certificate, not the environment's bundle
     if case.headers and case.headers.get("Authorization") == f"Bearer {admin_bearer}":

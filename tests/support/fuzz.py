@@ -61,3 +61,36 @@ def vcf_error_body(
             + f"\nBody: {(response.content or b'')[:2000]!r}"
         )
     return None
+
+
+# Fuzzed configurations must not reach out: every SFTP server becomes a closed port on the loopback
+# interface, and every directory lands under a scratch root (the service writes probe files there).
+FUZZ_ROOT = "/tmp/sddc-backup-fuzz-root"
+
+
+def closed_loopback_port() -> int:
+    from tests.support.ports import free_port
+
+    return free_port()  # nothing listens there once the probe socket is closed
+
+
+def keep_on_loopback(case: Any, port: int) -> None:
+    """Rewrite a generated request so that it can only touch this machine."""
+    body = case.body
+    if isinstance(body, dict):
+        for location in body.get("backupLocations") or []:
+            if isinstance(location, dict):
+                if "server" in location:
+                    location["server"] = "127.0.0.1"
+                if isinstance(location.get("port"), int):
+                    location["port"] = port
+                path = location.get("directoryPath")
+                if isinstance(path, str) and path.startswith("/"):
+                    location["directoryPath"] = FUZZ_ROOT + path
+    query = case.query
+    if isinstance(query, dict):
+        for key in ("serverIp", "serverIP"):
+            if key in query:
+                query[key] = "127.0.0.1"
+        if "port" in query:
+            query["port"] = str(port)

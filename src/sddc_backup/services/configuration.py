@@ -8,29 +8,28 @@ is saved. A configuration that fails either check is not saved.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping
 
 from sddc_backup.domain.backup_config import (
     BackupConfiguration,
+    BackupLocation,
     ConfigurationSpec,
-    LocationProtocol,
     spec_from_dict,
     spec_to_dict,
 )
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.config_rules import resolve_configuration
-from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.passphrase import PassphrasePolicy
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.config_store import BackupConfigurationStore
+from sddc_backup.services.locations import Check, CheckStatus, check_location, first_error
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
 TASK_TYPE = "CONFIGURE_BACKUP"
+PASSPHRASE_CHECK = "The passphrase meets the passphrase policy"  # noqa: S105 - a check name
+LocationChecker = Callable[[BackupLocation], Awaitable[list[Check]]]
 SUBTASKS = (
     ("Validate backup location", "Check that the backup location can receive backups"),
     ("Save backup configuration", "Store the backup configuration"),
@@ -45,6 +44,7 @@ class BackupConfigurationService:
         clock: Clock,
         policy: PassphrasePolicy,
         fqdn: str,
+        location_checker: LocationChecker = check_location,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -52,6 +52,7 @@ class BackupConfigurationService:
         self._policy = policy
         self._fqdn = fqdn
         self._apply_lock = asyncio.Lock()
+        self._check = location_checker
 
     def task_kind(self) -> TaskKind:
         return TaskKind(
@@ -78,6 +79,14 @@ class BackupConfigurationService:
             resources=[Resource(resource_id=self._fqdn, type="SDDC_MANAGER", fqdn=self._fqdn)],
         )
 
+    async def validate(self, spec: ConfigurationSpec) -> list[Check]:
+        """Run every check on ``spec`` merged into the stored configuration, saving nothing."""
+        wanted = resolve_configuration(spec, await self._store.get(), self._policy, partial=True)
+        checks = await self._check(wanted.location) if wanted.location is not None else []
+        if spec.passphrase is not None:  # the rules above passed, so it complies
+            checks.append(Check(PASSPHRASE_CHECK, CheckStatus.SUCCEEDED, detail=self._policy.describe()))
+        return checks
+
     async def _apply(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
         spec, partial = params["spec"], params["partial"]
         assert isinstance(spec, dict) and isinstance(partial, bool)
@@ -88,35 +97,10 @@ class BackupConfigurationService:
             await ctrl.stage("Check backup location")
             current = await self._store.get()
             wanted = resolve_configuration(spec_from_dict(spec), current, self._policy, partial=partial)
-            if wanted.location is not None and wanted.location.protocol is LocationProtocol.LOCAL:
-                await asyncio.to_thread(check_local_directory, Path(wanted.location.directory_path))
+            if wanted.location is not None:
+                error = first_error(await self._check(wanted.location))
+                if error is not None:
+                    raise error
             await ctrl.subtask(SUBTASKS[1][0])
             await ctrl.stage("Save backup configuration")
             await self._store.put(wanted, self._clock.now())
-
-
-def check_local_directory(directory: Path) -> None:
-    """Raise ``InvalidInputError`` unless ``directory`` exists and a file can be written in it.
-
-    The check writes a probe file and deletes it, because permission bits alone do not tell (read-only
-    mounts, ACLs, quotas).
-    """
-    if not directory.is_dir():
-        raise InvalidInputError(
-            f"The backup directory {directory} does not exist on this server.",
-            error_code="BACKUP_DIRECTORY_NOT_FOUND",
-            remediation=f"Create {directory}, writable by the service's user, or choose another path.",
-        )
-    probe = directory / f".sddc-backup-probe-{secrets.token_hex(6)}"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, b"probe")
-        os.close(fd)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"The backup directory {directory} is not writable: {exc.strerror}.",
-            error_code="BACKUP_DIRECTORY_NOT_WRITABLE",
-            remediation=f"Give the service's user write permission on {directory}.",
-        ) from exc
-    finally:
-        probe.unlink(missing_ok=True)
