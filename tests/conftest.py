@@ -15,6 +15,7 @@ import pytest
 from tests.support.http import Api
 from tests.support.postgres import PostgresCluster
 from tests.support.server import ServerProcess
+from tests.support.sshd import KEY_TYPES, Account, SshServer, ensure_account, make_host_keys, retire_account
 
 USERS = {"operator@local": ("OPERATOR", "Operator!pass-1"), "viewer@local": ("VIEWER", "Viewer!pass-1")}
 
@@ -69,3 +70,28 @@ def api(server: ServerProcess) -> Api:
 @pytest.fixture
 def admin_token(api: Api) -> str:
     return api.token()
+
+
+@pytest.fixture(scope="session")
+def ssh_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
+    """The throwaway ``sddcbackup-test`` login (random password, authorized client key)."""
+    account = ensure_account(tmp_path_factory.mktemp("ssh-account"))
+    yield account
+    retire_account(account)
+
+
+@pytest.fixture(scope="session")
+def ssh_host_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One throwaway host key per type (ecdsa, ed25519, rsa), shared by the session's servers."""
+    return make_host_keys(tmp_path_factory.mktemp("ssh-host-keys"))
+
+
+@pytest.fixture(scope="session")
+def sftp_server(
+    ssh_account: Account, ssh_host_keys: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshServer]:
+    """A real OpenSSH server offering all three key types, shared by the API and SDK tests."""
+    server = SshServer(ssh_account, ssh_host_keys, KEY_TYPES, tmp_path_factory.mktemp("sftp") / "sshd")
+    server.start()
+    yield server
+    server.stop()

@@ -9,23 +9,27 @@ from typing import Any
 import pytest
 
 from tests.support.http import Api, assert_vcf_error
+from tests.support.mounts import tmpfs
+from tests.support.sshd import SshServer
 
 PASSPHRASE = "VMw@re1!VMw@re1!"
 PASSWORD = "S3cret!sftp-password"
 FINGERPRINT = "SHA256:" + "A" * 43
 
 
-def sftp_spec() -> dict[str, Any]:
+def sftp_spec(sftp: SshServer | None = None) -> dict[str, Any]:
+    """A full spec; on ``sftp`` (a real server) when given, else on a placeholder that rule checks
+    refuse before any connection."""
     return {
         "backupLocations": [
             {
-                "server": "sftp.example.test",
-                "port": 22,
+                "server": sftp.host if sftp else "sftp.example.test",
+                "port": sftp.port if sftp else 22,
                 "protocol": "SFTP",
-                "username": "svc-vcf-bck",
-                "password": PASSWORD,
-                "directoryPath": "/backups/sfo-vcf-01/",
-                "sshFingerprint": FINGERPRINT,
+                "username": sftp.user if sftp else "svc-vcf-bck",
+                "password": sftp.password if sftp else PASSWORD,
+                "directoryPath": str(sftp.directory) if sftp else "/backups/sfo-vcf-01/",
+                "sshFingerprint": sftp.fingerprints["ecdsa"] if sftp else FINGERPRINT,
             }
         ],
         "backupSchedules": [
@@ -48,10 +52,10 @@ def sftp_spec() -> dict[str, Any]:
     }
 
 
-def with_change(path: str, value: Any) -> dict[str, Any]:
+def with_change(path: str, value: Any, sftp: SshServer | None = None) -> dict[str, Any]:
     """``sftp_spec()`` with the value at a dotted path (list indexes as numbers) replaced or, for
     ``...``, removed."""
-    spec = sftp_spec()
+    spec = sftp_spec(sftp)
     *parents, last = path.split(".")
     node: Any = spec
     for part in parents:
@@ -132,48 +136,52 @@ def test_malformed_json_body_is_400_not_422(api: Api, admin_token: str) -> None:
     assert_vcf_error(r, 400, "INVALID_INPUT")
 
 
-def test_lenient_forms_from_old_documentation_are_accepted(api: Api, admin_token: str) -> None:
-    spec = sftp_spec()
+def test_lenient_forms_from_old_documentation_are_accepted(
+    api: Api, admin_token: str, sftp_server: SshServer
+) -> None:
+    spec = sftp_spec(sftp_server)
     schedule = spec["backupSchedules"][0]
     schedule["takeScheduledBackups"] = "True"
     schedule["retentionPolicy"]["numberOfMostRecentBackups"] = "20"
-    spec["backupLocations"][0]["port"] = "22"
+    spec["backupLocations"][0]["port"] = str(sftp_server.port)
     task = apply(api, admin_token, "PUT", spec)
     assert task["status"] == "SUCCESSFUL", task
     got = api.request("GET", "/v1/system/backup-configuration", admin_token).json()
-    assert got["backupLocations"][0]["port"] == 22
+    assert got["backupLocations"][0]["port"] == sftp_server.port
     assert got["backupSchedules"][0]["retentionPolicy"]["numberOfMostRecentBackups"] == 20
 
 
-def test_get_masks_secrets_and_reports_configured(api: Api, admin_token: str) -> None:
-    task = apply(api, admin_token, "PUT", sftp_spec())
+def test_get_masks_secrets_and_reports_configured(api: Api, admin_token: str, sftp_server: SshServer) -> None:
+    task = apply(api, admin_token, "PUT", sftp_spec(sftp_server))
     assert task["status"] == "SUCCESSFUL"
     r = api.request("GET", "/v1/system/backup-configuration", admin_token)
     assert r.status_code == 200
-    assert PASSWORD not in r.text and PASSPHRASE not in r.text
+    assert sftp_server.password not in r.text and PASSPHRASE not in r.text
     got = r.json()
     assert got["isConfigured"] is True
     assert got["backupLocations"][0]["password"] == "**********"
     assert got["encryption"]["passphrase"] == "**********"
-    expected = copy.deepcopy(sftp_spec()["backupLocations"][0])
+    expected = copy.deepcopy(sftp_spec(sftp_server)["backupLocations"][0])
     expected["password"] = "**********"
     assert got["backupLocations"][0] == expected
-    assert got["backupSchedules"] == sftp_spec()["backupSchedules"]
+    assert got["backupSchedules"] == sftp_spec(sftp_server)["backupSchedules"]
 
 
-def test_secrets_are_encrypted_at_rest(api: Api, admin_token: str) -> None:
-    apply(api, admin_token, "PUT", sftp_spec())
+def test_secrets_are_encrypted_at_rest(api: Api, admin_token: str, sftp_server: SshServer) -> None:
+    apply(api, admin_token, "PUT", sftp_spec(sftp_server))
     data_dir: Path = api.server.data_dir
     for path in data_dir.rglob("*"):
         if path.is_file():
             content = path.read_bytes()
-            assert PASSWORD.encode() not in content, path
+            assert sftp_server.password.encode() not in content, path
             assert PASSPHRASE.encode() not in content, path
     assert (data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
 
 
-def test_the_masked_values_sent_back_keep_the_stored_secrets(api: Api, admin_token: str) -> None:
-    apply(api, admin_token, "PUT", sftp_spec())
+def test_the_masked_values_sent_back_keep_the_stored_secrets(
+    api: Api, admin_token: str, sftp_server: SshServer
+) -> None:
+    apply(api, admin_token, "PUT", sftp_spec(sftp_server))
     got = api.request("GET", "/v1/system/backup-configuration", admin_token).json()
     got.pop("isConfigured")
     got["backupSchedules"][0]["hourOfDay"] = 5
@@ -184,22 +192,22 @@ def test_the_masked_values_sent_back_keep_the_stored_secrets(api: Api, admin_tok
     assert again["backupSchedules"][0]["hourOfDay"] == 5
 
 
-def test_partial_patch_changes_only_what_it_names(api: Api, admin_token: str) -> None:
-    apply(api, admin_token, "PUT", sftp_spec())
+def test_partial_patch_changes_only_what_it_names(api: Api, admin_token: str, sftp_server: SshServer) -> None:
+    apply(api, admin_token, "PUT", sftp_spec(sftp_server))
     schedule = {"resourceType": "SDDC_MANAGER", "frequency": "HOURLY", "minuteOfHour": 15}
     task = apply(api, admin_token, "PATCH", {"backupSchedules": [schedule]})
     assert task["status"] == "SUCCESSFUL"
     got = api.request("GET", "/v1/system/backup-configuration", admin_token).json()
-    assert got["backupLocations"][0]["server"] == "sftp.example.test"
+    assert got["backupLocations"][0]["server"] == sftp_server.host
     assert got["isConfigured"] is True
     assert got["backupSchedules"][0]["frequency"] == "HOURLY"
     assert got["backupSchedules"][0]["takeScheduledBackups"] is False
 
 
 def test_enabling_schedules_without_a_policy_applies_the_default_retention(
-    api: Api, admin_token: str
+    api: Api, admin_token: str, sftp_server: SshServer
 ) -> None:
-    spec = with_change("backupSchedules.0.retentionPolicy", ...)
+    spec = with_change("backupSchedules.0.retentionPolicy", ..., sftp_server)
     apply(api, admin_token, "PUT", spec)
     got = api.request("GET", "/v1/system/backup-configuration", admin_token).json()
     assert got["backupSchedules"][0]["retentionPolicy"] == {
@@ -209,9 +217,11 @@ def test_enabling_schedules_without_a_policy_applies_the_default_retention(
     }
 
 
-def test_put_without_location_clears_it_but_keeps_the_passphrase(api: Api, admin_token: str) -> None:
-    apply(api, admin_token, "PUT", sftp_spec())
-    apply(api, admin_token, "PUT", {"backupSchedules": sftp_spec()["backupSchedules"]})
+def test_put_without_location_clears_it_but_keeps_the_passphrase(
+    api: Api, admin_token: str, sftp_server: SshServer
+) -> None:
+    apply(api, admin_token, "PUT", sftp_spec(sftp_server))
+    apply(api, admin_token, "PUT", {"backupSchedules": sftp_spec(sftp_server)["backupSchedules"]})
     got = api.request("GET", "/v1/system/backup-configuration", admin_token).json()
     assert got["backupLocations"] == []
     assert got["encryption"]["passphrase"] == "**********"
@@ -242,10 +252,10 @@ def test_local_location_with_sftp_fields_is_refused(api: Api, admin_token: str, 
     ids=["missing", "not-a-directory"],
 )
 def test_unusable_local_directory_fails_the_task_and_saves_nothing(
-    api: Api, admin_token: str, tmp_path: Path, make_dir: Any, code: str
+    api: Api, admin_token: str, tmp_path: Path, make_dir: Any, code: str, sftp_server: SshServer
 ) -> None:
     (tmp_path / "a-file").write_text("x")
-    apply(api, admin_token, "PUT", sftp_spec())
+    apply(api, admin_token, "PUT", sftp_spec(sftp_server))
     spec = {"backupLocations": [{"protocol": "LOCAL", "directoryPath": str(make_dir(tmp_path))}]}
     task = apply(api, admin_token, "PATCH", spec)
     assert task["status"] == "FAILED"
@@ -259,16 +269,18 @@ def test_unusable_local_directory_fails_the_task_and_saves_nothing(
 
 
 def test_read_only_local_directory_fails_the_task(api: Api, admin_token: str, tmp_path: Path) -> None:
-    # Root ignores permission bits, so a read-only bind of the directory is simulated with a
-    # directory on a read-only filesystem: /proc/self is one everywhere.
-    spec = {"backupLocations": [{"protocol": "LOCAL", "directoryPath": "/proc/self"}]}
-    task = apply(api, admin_token, "PATCH", spec)
+    # The service runs as root, which ignores permission bits: a read-only filesystem it is.
+    with tmpfs(tmp_path / "ro", read_only=True) as read_only:
+        spec = {"backupLocations": [{"protocol": "LOCAL", "directoryPath": str(read_only)}]}
+        task = apply(api, admin_token, "PATCH", spec)
     assert task["status"] == "FAILED"
     assert task["errors"][0]["errorCode"] == "BACKUP_DIRECTORY_NOT_WRITABLE"
 
 
-def test_configuration_task_is_listed_and_not_cancellable(api: Api, admin_token: str) -> None:
-    task = apply(api, admin_token, "PUT", sftp_spec())
+def test_configuration_task_is_listed_and_not_cancellable(
+    api: Api, admin_token: str, sftp_server: SshServer
+) -> None:
+    task = apply(api, admin_token, "PUT", sftp_spec(sftp_server))
     assert task["type"] == "CONFIGURE_BACKUP"
     assert [s["name"] for s in task["subTasks"]] == ["Validate backup location", "Save backup configuration"]
     assert all(s["status"] == "SUCCESSFUL" for s in task["subTasks"])
@@ -278,10 +290,12 @@ def test_configuration_task_is_listed_and_not_cancellable(api: Api, admin_token:
     assert_vcf_error(r, 409, "TASK_NOT_RETRYABLE")
 
 
-def test_partial_patches_sent_together_both_land(api: Api, admin_token: str, tmp_path: Path) -> None:
+def test_partial_patches_sent_together_both_land(
+    api: Api, admin_token: str, tmp_path: Path, sftp_server: SshServer
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    apply(api, admin_token, "PUT", sftp_spec())
+    apply(api, admin_token, "PUT", sftp_spec(sftp_server))
     schedule = {"resourceType": "SDDC_MANAGER", "frequency": "HOURLY", "minuteOfHour": 42}
     bodies = [
         {"backupSchedules": [schedule]},

@@ -29,9 +29,9 @@ from vmware.vapi.stdlib.client.factories import StubConfigurationFactory
 
 from sddc_backup.app.tls import ensure_certificate
 from tests.support.server import ADMIN, ADMIN_PASSWORD, ServerProcess
+from tests.support.sshd import SshServer
 
 PASSPHRASE = "VMw@re1!VMw@re1!"
-SFTP_PASSWORD = "S3cret!sftp-pw"
 MASK = "**********"
 TERMINAL = {"SUCCESSFUL", "FAILED", "CANCELLED"}
 
@@ -117,15 +117,16 @@ def weekly_schedule(**overrides: Any) -> m.BackupSchedule:
     return m.BackupSchedule(**fields)
 
 
-def sftp_location(ssh_fingerprint: str) -> m.BackupLocation:
-    return m.BackupLocation(  # SFTP is only stored for now: no connection is attempted
-        server="sftp.example.test",
-        port=2222,
+def sftp_location(sftp: SshServer, ssh_fingerprint: str | None = None) -> m.BackupLocation:
+    """The real test SFTP server, pinned to its ECDSA key unless another fingerprint is given."""
+    return m.BackupLocation(
+        server=sftp.host,
+        port=sftp.port,
         protocol="SFTP",
-        username="backup",
-        password=SFTP_PASSWORD,
-        directory_path="/srv/backups/vcf",
-        ssh_fingerprint=ssh_fingerprint,
+        username=sftp.user,
+        password=sftp.password,
+        directory_path=str(sftp.directory),
+        ssh_fingerprint=ssh_fingerprint or sftp.fingerprints["ecdsa"],
     )
 
 
@@ -167,11 +168,13 @@ def admin_cfg(sdk: Sdk) -> Any:
 # -- tests --------------------------------------------------------------------------------------------
 
 
-def test_sdk_puts_sftp_configuration_and_reads_it_back_with_secrets_masked(sdk: Sdk) -> None:
+def test_sdk_puts_sftp_configuration_and_reads_it_back_with_secrets_masked(
+    sdk: Sdk, sftp_server: SshServer
+) -> None:
     pair = sdk.login()  # over TLS with the server's own certificate pinned
     assert pair.access_token and pair.refresh_token.id
     cfg = sdk.recording_config(pair.access_token)
-    location = sftp_location(fingerprint())
+    location = sftp_location(sftp_server)
     spec = full_spec(location)
 
     put_and_wait(cfg, spec)
@@ -185,13 +188,13 @@ def test_sdk_puts_sftp_configuration_and_reads_it_back_with_secrets_masked(sdk: 
     assert got.backup_locations[0].password == MASK
     assert got.encryption.passphrase == MASK
     assert MASK in str(body), body  # the raw body, not just the parsed model, never has the clear values
-    assert SFTP_PASSWORD not in str(body) and PASSPHRASE not in str(body)
+    assert sftp_server.password not in str(body) and PASSPHRASE not in str(body)
 
 
-def test_sdk_patch_of_schedules_only_keeps_location_and_passphrase(sdk: Sdk) -> None:
+def test_sdk_patch_of_schedules_only_keeps_location_and_passphrase(sdk: Sdk, sftp_server: SshServer) -> None:
     cfg = sdk.recording_config(sdk.login().access_token)
     client = BackupConfiguration(cfg)
-    location = sftp_location(fingerprint())
+    location = sftp_location(sftp_server)
 
     put = plain(client.set_backup_configuration(full_spec(location)))
     assert cfg.response_extractor.get_http_status() == 200
@@ -240,14 +243,14 @@ def test_sdk_sets_local_directory_location(admin_cfg: Any, tmp_path: Path) -> No
     ids=["daily-frequency", "state-change-without-schedule"],
 )
 def test_sdk_invalid_spec_raises_error_400_and_changes_nothing(
-    admin_cfg: Any, schedule: m.BackupSchedule, code: str
+    admin_cfg: Any, schedule: m.BackupSchedule, code: str, sftp_server: SshServer
 ) -> None:
-    location = sftp_location(fingerprint())
+    location = sftp_location(sftp_server)
     put_and_wait(admin_cfg, full_spec(location))
     client = BackupConfiguration(admin_cfg)
 
     with pytest.raises(m.Error) as caught:
-        client.set_backup_configuration(full_spec(sftp_location(fingerprint()), schedule))
+        client.set_backup_configuration(full_spec(sftp_location(sftp_server), schedule))
 
     error = caught.value
     assert error.get_status_code() == 400, plain(error)
@@ -302,3 +305,20 @@ def test_sdk_security_context_filter_refreshes_an_expired_access_token(sdk: Sdk,
     assert refreshing.access_token != "expired"
     BackupConfiguration(cfg).get_backup_configuration()  # the refreshed token serves later calls as is
     assert refreshing.refreshes == 1
+
+
+def test_sdk_configuration_with_a_wrong_fingerprint_fails_and_saves_nothing(
+    admin_cfg: Any, sftp_server: SshServer
+) -> None:
+    good = sftp_location(sftp_server)
+    put_and_wait(admin_cfg, full_spec(good))
+    client = BackupConfiguration(admin_cfg)
+    wrong = sftp_location(sftp_server, ssh_fingerprint=fingerprint())
+    task = plain(client.set_backup_configuration(full_spec(wrong)))
+    done = wait_task(admin_cfg, task["id"])
+    assert done["status"] == "FAILED", done
+    assert done["errors"][0]["errorCode"] == "SSH_FINGERPRINT_MISMATCH"
+    assert sftp_server.fingerprints["ecdsa"] in done["errors"][0]["message"]  # what the server offers
+    assert done["errors"][0]["remediationMessage"]
+    stored = client.get_backup_configuration().backup_locations[0]
+    assert stored.ssh_fingerprint == good.ssh_fingerprint

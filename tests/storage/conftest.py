@@ -14,7 +14,7 @@ import pytest
 from sddc_backup.storage.sftp import SftpSettings, sftp_storage
 from sddc_backup.storage.store import ObjectStore
 from tests.support.mounts import tmpfs
-from tests.support.sshd import KEY_TYPES, Account, SshServer, ensure_account, make_host_keys, retire_account
+from tests.support.sshd import KEY_TYPES, Account, SshServer
 
 StartSshd = Callable[..., SshServer]
 
@@ -30,20 +30,6 @@ def settings(server: SshServer, pinned: str | None = "ecdsa", **changes: Any) ->
         fingerprint=server.fingerprints[pinned] if pinned else None,
     )
     return dataclasses.replace(base, **changes)
-
-
-@pytest.fixture(scope="session")
-def ssh_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
-    """The throwaway ``sddcbackup-test`` login (random password, authorized client key)."""
-    account = ensure_account(tmp_path_factory.mktemp("ssh-account"))
-    yield account
-    retire_account(account)
-
-
-@pytest.fixture(scope="session")
-def ssh_host_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One throwaway host key per type (ecdsa, ed25519, rsa), shared by the session's servers."""
-    return make_host_keys(tmp_path_factory.mktemp("ssh-host-keys"))
 
 
 @pytest.fixture
