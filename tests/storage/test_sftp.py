@@ -26,6 +26,7 @@ from sddc_backup.storage.errors import (
 )
 from sddc_backup.storage.sftp import SftpBackend, SftpSettings, fetch_host_keys, sftp_storage
 from sddc_backup.storage.store import ObjectStore
+from sddc_backup.storage.wrappers import RetryingStorage, RetryPolicy
 from tests.storage.conformance import *  # noqa: F403 - the shared suite runs here
 from tests.storage.conformance import NAME, Bytes, read_all
 from tests.storage.conftest import OpenStore, StartSshd, settings
@@ -255,6 +256,23 @@ async def test_a_connection_killed_mid_upload_fails_cleanly_and_reconnects(
     assert await store.raw.names() == []  # the put removed its temporary over a new connection
     await store.put(NAME, Bytes(data))
     assert await read_all(store, NAME) == data
+
+
+async def test_with_retries_a_killed_connection_still_delivers_the_whole_file(
+    open_store: OpenStore, sshd: StartSshd
+) -> None:
+    server = sshd()
+    store = RetryingStorage(await open_store(settings(server)), RetryPolicy(attempts=3, first_delay=0.1))
+    data = os.urandom(16 << 20)
+    source = Paused(data, 4 << 20)
+    upload = asyncio.create_task(store.put(NAME, source))
+    await asyncio.wait_for(source.reached.wait(), 30)
+    assert server.kill_children()
+    source.resume.set()
+    result = await upload  # the retry replayed the source over a new connection
+    assert result.info.size == len(data) and source.opened == 2
+    assert await read_all(store.inner, NAME) == data  # type: ignore[arg-type]
+    assert [o.name for o in await store.list_objects()] == [NAME]
 
 
 async def test_a_frozen_server_times_out_and_the_next_call_reconnects(
