@@ -20,6 +20,9 @@ ROUTES = {
     ("put", "/v1/system/backup-configuration"),
     ("patch", "/v1/system/backup-configuration"),
     ("get", "/v1/vcf-services"),
+    ("post", "/v1/system/backup-configuration/validations"),
+    ("get", "/v1/system/backup-configuration/backup-locations"),
+    ("get", "/v1/backups"),
 }
 
 

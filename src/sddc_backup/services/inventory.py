@@ -9,6 +9,7 @@ from sddc_backup.archive.manifest import parse_archive_name
 from sddc_backup.domain.backup_config import BackupLocation
 from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.storage import Storage
+from sddc_backup.storage.errors import ObjectNotFoundError
 from sddc_backup.storage.factory import open_storage
 
 SIDECAR = ".sha256"
@@ -57,6 +58,10 @@ async def _list(storage: Storage) -> list[BackupFile]:
 
 
 async def _sidecar(storage: Storage, name: str) -> str | None:
-    text = b"".join([c async for c in storage.get(name + SIDECAR, 0, MAX_SIDECAR)]).decode(errors="replace")
+    try:
+        data = b"".join([c async for c in storage.get(name + SIDECAR, 0, MAX_SIDECAR)])
+    except ObjectNotFoundError:
+        return None  # removed since the listing (retention at work)
+    text = data.decode(errors="replace")
     digest, _, listed = text.strip().partition("  ")
     return digest if len(digest) == 64 and listed == name else None

@@ -82,8 +82,9 @@ class _Probe:
 async def check_location(location: BackupLocation, opener: StorageOpener = _default_opener) -> list[Check]:
     """Every check, in order; after the first failure the later ones are SKIPPED."""
     steps = _SFTP_STEPS if location.protocol is LocationProtocol.SFTP else (DIRECTORY,)
-    storage = await opener(location)
+    storage: Storage | None = None
     try:
+        storage = await opener(location)
         probe = f"sddc-backup-probe-{secrets.token_hex(6)}"
         await storage.put(probe, _Probe())
         await storage.delete(probe)
@@ -98,7 +99,8 @@ async def check_location(location: BackupLocation, opener: StorageOpener = _defa
             Check(SPACE, CheckStatus.SKIPPED, severity="WARNING"),
         ]
     finally:
-        await storage.close()
+        if storage is not None:
+            await storage.close()
     return [*(Check(step, CheckStatus.SUCCEEDED) for step in steps), _space_check(free)]
 
 

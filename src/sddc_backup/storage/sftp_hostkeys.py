@@ -77,7 +77,11 @@ async def offered_keys(
 
 
 def listing(offered: list[tuple[str, str]]) -> str:
-    return ", ".join(f"{kind(alg)} ({alg}) {fp}" for alg, fp in offered) or "no usable host key"
+    """Each offered key once (an RSA key answers to two algorithms), in the order offered."""
+    seen: dict[str, str] = {}
+    for alg, fp in offered:
+        seen.setdefault(fp, "ssh-rsa" if alg.startswith("rsa-") else alg)
+    return ", ".join(f"{kind(alg)} ({alg}) {fp}" for fp, alg in seen.items()) or "no usable host key"
 
 
 async def fetch_host_keys(host: str, port: int, timeout: float = 15.0) -> list[tuple[str, str]]:  # noqa: ASYNC109

@@ -109,5 +109,8 @@ async def list_backups(services: Services, _: Reader) -> JSONResponse:
         )
         for b in found
     ]
-    meta = PageMetadata(page_number=0, page_size=len(elements), total_elements=len(elements), total_pages=1)
+    pages = 1 if elements else 0
+    meta = PageMetadata(
+        page_number=0, page_size=len(elements), total_elements=len(elements), total_pages=pages
+    )
     return vcf_json(PageOfBackup(elements=elements, page_metadata=meta))
