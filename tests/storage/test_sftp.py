@@ -9,7 +9,9 @@ import pwd
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import asyncssh
 import pytest
 
 from sddc_backup.storage.errors import (
@@ -238,6 +240,30 @@ class Paused(Bytes):
             yield chunk
 
 
+@pytest.fixture
+async def orphaned_sftp_writes() -> AsyncIterator[list[BaseException]]:
+    """Collects what asyncssh's own parallel-write tasks raise when their connection is killed under
+    them (``SFTPNoConnection``, logged by asyncio as never retrieved): a fact of the library, not a
+    failure of the upload, which the tests check on their own terms. Anything else still fails."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    seen: list[BaseException] = []
+
+    def handler(the_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, asyncssh.sftp.SFTPNoConnection):
+            seen.append(exc)
+        elif previous is not None:
+            previous(the_loop, context)
+        else:
+            the_loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    yield seen
+    loop.set_exception_handler(previous)
+
+
+@pytest.mark.usefixtures("orphaned_sftp_writes")
 async def test_a_connection_killed_mid_upload_fails_cleanly_and_reconnects(
     open_store: OpenStore, sshd: StartSshd
 ) -> None:
@@ -258,6 +284,7 @@ async def test_a_connection_killed_mid_upload_fails_cleanly_and_reconnects(
     assert await read_all(store, NAME) == data
 
 
+@pytest.mark.usefixtures("orphaned_sftp_writes")
 async def test_with_retries_a_killed_connection_still_delivers_the_whole_file(
     open_store: OpenStore, sshd: StartSshd
 ) -> None:
