@@ -93,3 +93,22 @@ def test_backups_lists_our_files_newest_first_with_sidecar_digests(
     assert listed[0]["sha256"] == digest and listed[1].get("sha256") is None
     assert listed[0]["creationTimestamp"] == "2026-11-27T08:00:00.000Z"
     assert listed[0]["size"] == len(names[1])
+
+
+def test_saving_a_location_removes_temporary_files_left_long_ago(
+    api: Api, admin_token: str, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    old, fresh = tmp_path / ".vcf-backup-a.tar.gz.0a1b2c.part", tmp_path / ".vcf-backup-b.tar.gz.3d4e5f.part"
+    old.write_bytes(b"interrupted two days ago")
+    fresh.write_bytes(b"an upload running now")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    spec = {"backupLocations": [{"protocol": "LOCAL", "directoryPath": str(tmp_path)}]}
+    r = api.request("PATCH", "/v1/system/backup-configuration", admin_token, json=spec)
+    task = api.wait_task(r.json()["id"], admin_token)
+    assert task["status"] == "SUCCESSFUL"
+    assert not old.exists() and fresh.exists()
+    assert task["subTasks"][1]["stages"][-1]["name"] == "Remove stale temporary files"

@@ -23,7 +23,13 @@ from sddc_backup.domain.passphrase import PassphrasePolicy
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.config_store import BackupConfigurationStore
-from sddc_backup.services.locations import Check, CheckStatus, check_location, first_error
+from sddc_backup.services.locations import (
+    Check,
+    CheckStatus,
+    check_location,
+    first_error,
+    remove_stale_uploads,
+)
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
@@ -104,3 +110,6 @@ class BackupConfigurationService:
             await ctrl.subtask(SUBTASKS[1][0])
             await ctrl.stage("Save backup configuration")
             await self._store.put(wanted, self._clock.now())
+            if wanted.location is not None:
+                await ctrl.stage("Remove stale temporary files")
+                await remove_stale_uploads(wanted.location, self._clock.now())

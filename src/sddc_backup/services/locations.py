@@ -8,9 +8,11 @@ configuration change run it; a configuration whose checks fail is not saved.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sddc_backup.domain.backup_config import BackupLocation, LocationProtocol
@@ -28,6 +30,7 @@ from sddc_backup.storage.factory import open_storage
 from sddc_backup.storage.sftp_hostkeys import fetch_host_keys
 from sddc_backup.storage.wrappers import RetryPolicy
 
+log = logging.getLogger(__name__)
 LOW_SPACE = 1 << 30
 # Checks fail fast: an operator is waiting for the answer.
 CHECK_POLICY = RetryPolicy(attempts=2, first_delay=0.5, stall_timeout=60.0)
@@ -122,3 +125,23 @@ async def host_keys(server: str, port: int) -> list[tuple[str, str]]:
     """The server's host keys as (key type, ``SHA256:`` fingerprint), ECDSA first. Nothing is sent but
     the SSH key exchange: no user name and no password."""
     return await fetch_host_keys(server, port)
+
+
+STALE_AFTER = timedelta(days=1)
+
+
+async def remove_stale_uploads(location: BackupLocation, now: datetime) -> list[str]:
+    """Remove temporary files that interrupted uploads left more than a day ago. Best effort: a
+    failure is logged and does not fail the caller (the files are hidden from listings anyway)."""
+    try:
+        storage = await open_storage(location, policy=CHECK_POLICY)
+        try:
+            removed = await storage.remove_stale_temporaries(now - STALE_AFTER)
+        finally:
+            await storage.close()
+    except StorageError as exc:
+        log.warning("stale temporary files could not be removed: %s", exc.message)
+        return []
+    for name in removed:
+        log.info("removed the stale temporary file %s", name)
+    return removed
