@@ -74,7 +74,7 @@ def admin_token(api: Api) -> str:
 
 @pytest.fixture(scope="session")
 def ssh_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Account]:
-    """The throwaway ``sddcbackup-test`` login (random password, authorized client key)."""
+    """A throwaway login of this session's own (random name and password, authorized client key)."""
     account = ensure_account(tmp_path_factory.mktemp("ssh-account"))
     yield account
     retire_account(account)

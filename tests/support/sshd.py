@@ -2,8 +2,9 @@
 
 Each server listens on a free loopback port, runs in the foreground (``-D -e``) with its own config and
 log, and offers the host keys a test chooses (ECDSA, Ed25519, RSA; throwaway keys made once per session
-with ``ssh-keygen``). Logins go to a throwaway account, ``sddcbackup-test``, created once with a random
-password and an authorized Ed25519 client key. Everything here needs root, as the CI runs.
+with ``ssh-keygen``). Logins go to a throwaway account of the session's own (``sddcbk-<random>``),
+created with a random password and an authorized Ed25519 client key. Everything here needs root, as
+the CI runs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from tests.support.ports import free_port
 
-USER = "sddcbackup-test"
+USER_PREFIX = "sddcbk-"
 KEY_TYPES = ("ecdsa", "ed25519", "rsa")
 _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin"])
 
@@ -74,15 +75,14 @@ class Account:
 
 
 def ensure_account(workdir: Path) -> Account:
-    """Create ``sddcbackup-test`` if missing, give it a new random password and authorize a new key."""
+    """Create a throwaway login of this test session's own (``sddcbk-<random>``), with a random
+    password and an authorized key. Sessions running at once on one machine never share it."""
     assert os.geteuid() == 0, "the SFTP tests start sshd and add a user: they need root (CI runs as root)"
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run([tool("useradd"), "-m", "-s", "/bin/bash", USER], check=True)
+    user = f"{USER_PREFIX}{secrets.token_hex(4)}"
+    subprocess.run([tool("useradd"), "-m", "-s", "/bin/bash", user], check=True)
     password = secrets.token_urlsafe(18)
-    subprocess.run([tool("chpasswd")], input=f"{USER}:{password}\n", text=True, check=True)
-    home = Path(pwd.getpwnam(USER).pw_dir)
+    subprocess.run([tool("chpasswd")], input=f"{user}:{password}\n", text=True, check=True)
+    home = Path(pwd.getpwnam(user).pw_dir)
     home.chmod(0o755)  # sshd's StrictModes refuses group- or world-writable homes
     client_key = keygen(workdir / "client_ed25519", "ed25519")
     ssh_dir = home / ".ssh"
@@ -91,14 +91,13 @@ def ensure_account(workdir: Path) -> Account:
     authorized.write_text(client_key.with_suffix(".pub").read_text())
     authorized.chmod(0o600)
     for path in (ssh_dir, authorized):
-        shutil.chown(path, USER, USER)
-    return Account(USER, password, home, client_key)
+        shutil.chown(path, user, user)
+    return Account(user, password, home, client_key)
 
 
 def retire_account(account: Account) -> None:
-    """After the session: lock the password and forget the client key, so nothing can log in."""
-    (account.home / ".ssh" / "authorized_keys").write_text("")
-    subprocess.run([tool("usermod"), "-L", account.name], check=True)
+    """After the session: remove the login and its home."""
+    subprocess.run([tool("userdel"), "-r", account.name], check=False, capture_output=True)
 
 
 def make_host_keys(workdir: Path) -> dict[str, Path]:
