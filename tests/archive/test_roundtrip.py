@@ -16,6 +16,7 @@ from sddc_backup.archive.extract import SafeExtractor
 from sddc_backup.archive.reader import read_archive
 from sddc_backup.archive.writer import write_archive
 from sddc_backup.services.components.paths import PathsComponent, member_name
+from tests.support.recovery import openssl_listing
 
 PASS = b"VMw@re1!VMw@re1!"
 BASE = "vcf-backup-test-2026-11-27-08-00-00"
@@ -100,13 +101,7 @@ def test_openssl_and_tar_list_the_documented_layout(tmp_path: Path) -> None:
     archive = tmp_path / f"{BASE}.tar.gz"
     archive.write_bytes(b"".join(archive_of(tree)))
     (tmp_path / "pass").write_bytes(PASS + b"\n")
-    listing = subprocess.run(
-        f"openssl enc -d -aes-256-cbc -md sha256 -pass file:{tmp_path / 'pass'} -in {archive} | tar -tz",
-        shell=True,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    listing = openssl_listing(archive, tmp_path / "pass")
     inner = member_name(tree)
     assert listing == [
         f"{BASE}/metadata.json",
