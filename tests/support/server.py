@@ -35,7 +35,8 @@ def _run_cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Com
 class ServerProcess:
     data_dir: Path
     database_url: str | None = None
-    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # replaced by each start()
+    base_env: dict[str, str] = field(default_factory=dict)  # kept across starts
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -63,6 +64,7 @@ class ServerProcess:
         )
         if self.database_url:
             env["SDDC_BACKUP_DATABASE_URL"] = self.database_url
+        env.update(self.base_env)
         env.update(self.extra_env)
         return env
 

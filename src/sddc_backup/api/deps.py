@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicC
 from sddc_backup.domain.errors import AuthenticationError, PermissionDeniedError
 from sddc_backup.domain.users import Permission, role_allows
 from sddc_backup.services.auth import Authenticator, Principal
+from sddc_backup.services.backups import BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
 from sddc_backup.services.readiness import Readiness
 from sddc_backup.tasks.engine import TaskEngine
@@ -27,6 +28,7 @@ from sddc_backup.tasks.engine import TaskEngine
 class ApiServices:
     auth: Authenticator
     configuration: BackupConfigurationService
+    backups: BackupService
     engine: TaskEngine
     readiness: Readiness
 

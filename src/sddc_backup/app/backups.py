@@ -8,18 +8,7 @@ from pathlib import Path
 from sddc_backup.app.runtime import Runtime
 from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.services import archives
-from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.own_settings import own_settings_files
-
-
-def appliance_layout(runtime: Runtime) -> ApplianceLayout:
-    settings = runtime.settings
-    return ApplianceLayout(
-        paths=tuple(settings.paths),
-        postgres_dsn=settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None,
-        sqlite_paths=tuple(settings.sqlite_paths),
-        scratch=settings.data_dir / "scratch",
-    )
 
 
 class LocalBackupMaker:
@@ -37,7 +26,7 @@ class LocalBackupMaker:
             )
         now = runtime.clock.now()
         own = await own_settings_files(runtime.configuration_store, runtime.user_store)
-        layout = appliance_layout(runtime)
+        layout = runtime.layout
         components = layout.components(own, now.timestamp())
         return await asyncio.to_thread(
             archives.create,

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from sddc_backup.api.deps import ApiServices
 from sddc_backup.app.settings import Settings
+from sddc_backup.domain.backup_config import BackupConfiguration
 from sddc_backup.domain.clock import Clock, SystemClock
 from sddc_backup.domain.faults import FaultPlan
+from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.throttle import LoginThrottle
 from sddc_backup.persistence.config_store import BackupConfigurationStore
 from sddc_backup.persistence.database import Database
@@ -22,10 +24,14 @@ from sddc_backup.persistence.secret_box import SecretBox
 from sddc_backup.persistence.settings_store import SettingsStore
 from sddc_backup.persistence.task_store import TaskStore
 from sddc_backup.persistence.users import RefreshTokenStore, UserStore
+from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.auth import Authenticator
+from sddc_backup.services.backups import BackupPlan, BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
+from sddc_backup.services.own_settings import own_settings_files
 from sddc_backup.services.readiness import Readiness
 from sddc_backup.services.users import UserAdmin
+from sddc_backup.storage.factory import open_storage
 from sddc_backup.tasks.engine import TaskEngine
 
 
@@ -34,6 +40,11 @@ def prepare_data_dir(data_dir: Path) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     data_dir.chmod(0o700)
     return data_dir
+
+
+async def _location_storage(config: BackupConfiguration) -> Storage:
+    assert config.location is not None  # the backup task checks that a location is configured
+    return await open_storage(config.location)
 
 
 @dataclass
@@ -46,6 +57,7 @@ class Runtime:
     api: ApiServices
     configuration_store: BackupConfigurationStore
     user_store: UserStore
+    layout: ApplianceLayout
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -77,8 +89,32 @@ class Runtime:
                 lockout=timedelta(seconds=settings.login_lockout_seconds),
             ),
         )
+        layout = ApplianceLayout(
+            paths=tuple(settings.paths),
+            postgres_dsn=settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None,
+            sqlite_paths=tuple(settings.sqlite_paths),
+            scratch=data_dir / "scratch",
+        )
+        backups = BackupService(
+            engine,
+            clock,
+            configuration_store.get,
+            BackupPlan(
+                fqdn=settings.fqdn,
+                level=settings.archive_compression_level,
+                own_settings=lambda: own_settings_files(configuration_store, user_store),
+                components=layout.components,
+                protected_paths=tuple(settings.paths),
+                open_storage=_location_storage,
+            ),
+        )
+        engine.register(backups.task_kind())
         api = ApiServices(
-            auth=auth, configuration=configuration, engine=engine, readiness=Readiness(database.ping)
+            auth=auth,
+            configuration=configuration,
+            backups=backups,
+            engine=engine,
+            readiness=Readiness(database.ping),
         )
         return cls(
             settings,
@@ -89,6 +125,7 @@ class Runtime:
             api,
             configuration_store,
             user_store,
+            layout,
         )
 
     async def close(self) -> None:

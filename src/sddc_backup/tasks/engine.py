@@ -67,7 +67,7 @@ class TaskEngine:
         self._faults = faults or FaultPlan()
         self._kinds: dict[str, TaskKind] = {}
         self._running: dict[str, tuple[EngineController, asyncio.Task[None]]] = {}
-        self._starting: set[str] = set()
+        self._starting: dict[str, str] = {}  # id -> type, claimed before the first await
 
     def register(self, kind: TaskKind) -> None:
         self._kinds[kind.type] = kind
@@ -87,6 +87,11 @@ class TaskEngine:
     async def find(self, query: TaskQuery) -> list[Task]:
         found = await self._store.find(query)
         return [self._running[t.id][0].task if t.id in self._running else t for t in found]
+
+    def is_running(self, types: Sequence[str]) -> bool:
+        """Whether a task of one of ``types`` is running (or starting) in this process."""
+        running = [c.task.type for c, _ in self._running.values()]
+        return any(t in types for t in [*running, *self._starting.values()])
 
     def permission_for(self, task_type: str) -> Permission:
         """What a caller needs to retry tasks of ``task_type``; ADMINISTER for a type no longer known."""
@@ -183,7 +188,7 @@ class TaskEngine:
 
     async def _launch(self, task: Task, kind: TaskKind) -> None:
         # Claimed before the first await, so that two retries arriving together start one run.
-        self._starting.add(task.id)
+        self._starting[task.id] = task.type
         try:
             task.start(self._clock.now())
             await self._save(task)
@@ -191,7 +196,7 @@ class TaskEngine:
             runner = asyncio.get_running_loop().create_task(self._run(kind, controller))
             self._running[task.id] = (controller, runner)
         finally:
-            self._starting.discard(task.id)
+            self._starting.pop(task.id, None)
 
     async def _run(self, kind: TaskKind, controller: EngineController) -> None:
         task = controller.task

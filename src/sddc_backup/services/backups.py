@@ -1,0 +1,139 @@
+"""The backup task: ``POST /v1/backups/tasks``, as the appliance does it, and more carefully.
+
+The archive streams straight to the configured location (no local copy). After the upload the stored
+file is checked (its size, and the digest of what was sent against the writer's own), the ``.sha256``
+sidecar is written, and only then is the task SUCCESSFUL. A failed or cancelled backup leaves nothing
+that looks like a finished backup: the upload is atomic, and a stored file that fails its check is
+deleted. One backup or restore runs at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from sddc_backup.archive.entries import ArchiveSource
+from sddc_backup.archive.manifest import archive_name, base_name, sidecar_text
+from sddc_backup.domain.backup_config import BackupConfiguration
+from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.errors import InvalidInputError
+from sddc_backup.domain.storage import Storage
+from sddc_backup.domain.tasks import Resource, Task
+from sddc_backup.services.archive_stream import ArchiveStream
+from sddc_backup.services.archives import metadata_for
+from sddc_backup.storage.errors import IntegrityError, StorageError
+from sddc_backup.tasks.controller import TaskController
+from sddc_backup.tasks.engine import TaskEngine, TaskKind
+
+TASK_TYPE = "SDDC_MANAGER_BACKUP"
+EXCLUSIVE_TYPES = (TASK_TYPE, "SDDC_MANAGER_RESTORE")
+SUBTASKS = (
+    ("Prepare backup", "Check the configuration and collect the service's settings"),
+    ("Back up SDDC Manager", "Archive, compress, encrypt and upload the appliance's state"),
+    ("Verify backup", "Check the stored file and write its checksum"),
+)
+
+
+@dataclass(frozen=True)
+class BackupPlan:
+    """What a backup of this appliance needs, supplied by the composition root."""
+
+    fqdn: str
+    level: int
+    own_settings: Callable[[], Awaitable[dict[str, bytes]]]
+    components: Callable[[dict[str, bytes], float], Sequence[ArchiveSource]]
+    protected_paths: Sequence[Path]
+    open_storage: Callable[[BackupConfiguration], Awaitable[Storage]]
+
+
+class BackupService:
+    def __init__(
+        self,
+        engine: TaskEngine,
+        clock: Clock,
+        configuration: Callable[[], Awaitable[BackupConfiguration]],
+        plan: BackupPlan,
+    ) -> None:
+        self._engine, self._clock, self._configuration, self._plan = engine, clock, configuration, plan
+
+    def task_kind(self) -> TaskKind:
+        return TaskKind(type=TASK_TYPE, name="SDDC Manager backup", body=self._run, subtasks=SUBTASKS)
+
+    async def start(self, resource_types: Sequence[str]) -> Task:
+        """Start a backup of ``SDDC_MANAGER``; 400 when it is not configured or another runs."""
+        if not resource_types or any(t != "SDDC_MANAGER" for t in resource_types):
+            raise InvalidInputError(
+                "Only the resource type SDDC_MANAGER can be backed up here.",
+                error_code="INVALID_BACKUP_RESOURCE",
+                remediation='Send {"elements":[{"resourceType":"SDDC_MANAGER"}]}.',
+            )
+        config = await self._configuration()
+        if not config.is_configured:
+            raise InvalidInputError(
+                "Backups are not configured: a backup location and a passphrase are needed.",
+                error_code="BACKUP_NOT_CONFIGURED",
+                remediation="Configure them with PATCH /v1/system/backup-configuration.",
+            )
+        if self._engine.is_running(EXCLUSIVE_TYPES):
+            # The appliance's own code for this is not documented; this one is ours and stable.
+            raise InvalidInputError(
+                "A backup or restore is already running.",
+                error_code="BACKUP_IN_PROGRESS",
+                remediation="Wait for it to end (GET /v1/tasks?taskStatus=IN_PROGRESS), then try again.",
+            )
+        resource = Resource(resource_id=self._plan.fqdn, type="SDDC_MANAGER", fqdn=self._plan.fqdn)
+        return await self._engine.submit(TASK_TYPE, {}, resources=[resource])
+
+    async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
+        await ctrl.subtask(SUBTASKS[0][0])
+        await ctrl.stage("Read the backup configuration")
+        config = await self._configuration()
+        if not config.is_configured or config.passphrase is None:
+            raise InvalidInputError("Backups are no longer configured.", error_code="BACKUP_NOT_CONFIGURED")
+        await ctrl.stage("Collect the service's settings")
+        own = await self._plan.own_settings()
+        created = self._clock.now()
+        name = archive_name(self._plan.fqdn, created)
+        preview = self._plan.components(own, created.timestamp())  # for the metadata; cheap to build
+        stream = ArchiveStream(
+            base_name(name),
+            metadata_for(self._plan.fqdn, created, preview, self._plan.protected_paths),
+            lambda: self._plan.components(own, created.timestamp()),
+            config.passphrase.encode(),
+            mtime=created.timestamp(),
+            level=self._plan.level,
+            progress=lambda sent: ctrl.progress(sent, None),
+        )
+        storage = await self._plan.open_storage(config)
+        try:
+            await ctrl.subtask(SUBTASKS[1][0])
+            await ctrl.stage("Upload the archive", f"Stream {name} to the backup location")
+            result = await storage.put(name, stream)
+            await ctrl.subtask(SUBTASKS[2][0])
+            await ctrl.stage("Check the stored file")
+            await _check_stored(storage, name, stream, result.sha256)
+            await ctrl.stage("Write the checksum sidecar")
+            await storage.put(name + ".sha256", _Bytes(sidecar_text(name, result.sha256).encode()))
+        finally:
+            await storage.close()
+
+
+async def _check_stored(storage: Storage, name: str, stream: ArchiveStream, sent_sha256: str) -> None:
+    """The stored file must have the archive's size, and what was sent the archive's digest; a file
+    that fails is deleted, so that nothing incomplete looks like a backup."""
+    summary = stream.summary
+    stored = await storage.stat(name)
+    if summary is None or stored.size != summary.size or sent_sha256 != summary.sha256:
+        with suppress(StorageError):
+            await storage.delete(name)
+        raise IntegrityError(f"{name} on the backup location is not the archive that was written.")
+
+
+@dataclass(frozen=True)
+class _Bytes:
+    data: bytes
+
+    async def open(self) -> AsyncIterator[bytes]:
+        yield self.data
