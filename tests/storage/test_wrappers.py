@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -75,3 +77,20 @@ async def test_a_download_cut_midway_resumes_where_it_stopped() -> None:
     await storage.put("a", Bytes(data))
     assert await read_all(storage, "a") == data
     assert faulty.calls["get"] == 2
+
+
+class SlowSource(Bytes):
+    """A source that thinks for longer than the stall timeout before its first bytes."""
+
+    async def open(self) -> AsyncIterator[bytes]:
+        await asyncio.sleep(0.6)
+        async for chunk in super().open():
+            yield chunk
+
+
+async def test_a_slow_source_is_not_a_stall() -> None:
+    storage, faulty = chain()
+    source = SlowSource(b"late but fine")
+    await storage.put("a", source)
+    assert source.opened == 1 and faulty.calls["put"] == 1
+    assert await read_all(storage, "a") == b"late but fine"

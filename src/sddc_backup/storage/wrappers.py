@@ -133,19 +133,35 @@ class RetryingStorage:
 
 
 class _GuardedSource:
-    """A source whose every chunk is guarded against stalls, and which records when it last moved."""
+    """A source that records when the upload last moved, for the stall watchdog.
+
+    Time spent waiting for the source itself is never a stall: a backup's source may think for a
+    long while (a large database measuring its dump) before its next bytes. A stall is the backend
+    not asking for the next chunk.
+    """
 
     def __init__(self, source: ByteSource, timeout: float, what: str) -> None:
         self.source, self.timeout, self.what = source, timeout, what
         self.moved = asyncio.get_running_loop().time()
+        self.waiting_on_source = False
 
     def last_activity(self) -> float:
-        return self.moved
+        now = asyncio.get_running_loop().time()
+        return now if self.waiting_on_source else self.moved
 
     async def open(self) -> AsyncIterator[bytes]:
-        self.moved = asyncio.get_running_loop().time()
-        async for chunk in _StallGuard(self.source.open(), self.timeout, self.what):
-            self.moved = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        self.moved = loop.time()
+        stream = self.source.open()
+        while True:
+            self.waiting_on_source = True
+            try:
+                chunk = await anext(stream)
+            except StopAsyncIteration:
+                return
+            finally:
+                self.waiting_on_source = False
+                self.moved = loop.time()
             yield chunk
 
 
