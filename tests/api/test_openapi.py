@@ -23,6 +23,7 @@ ROUTES = {
     ("post", "/v1/system/backup-configuration/validations"),
     ("get", "/v1/system/backup-configuration/backup-locations"),
     ("get", "/v1/backups"),
+    ("post", "/v1/backups/tasks"),
 }
 
 

@@ -247,3 +247,31 @@ async def test_a_task_of_a_type_no_longer_known_cannot_be_retried(tmp_path: Path
         with pytest.raises(ConflictError) as caught:
             await newer.retry(task.id)
         assert caught.value.error_code == "TASK_NOT_RETRYABLE"
+
+
+async def test_a_retry_waits_its_turn_behind_an_exclusive_task(tmp_path: Path) -> None:
+    gate = asyncio.Event()
+
+    async def holds(ctrl: TaskController, params: Mapping[str, object]) -> None:
+        await gate.wait()
+
+    async def fails(ctrl: TaskController, params: Mapping[str, object]) -> None:
+        raise InvalidInputError("failed", error_code="BODY_FAILED")
+
+    async with sqlite_database(tmp_path) as db:
+        engine = engine_with(
+            task_store(db, tmp_path),
+            TaskKind("HOLD", "Hold", holds, exclusive_with=("HOLD", "FAIL")),
+            TaskKind("FAIL", "Fail", fails, exclusive_with=("HOLD", "FAIL")),
+        )
+        failed = await engine.submit("FAIL", {})
+        await wait_end(engine, failed.id)
+        holding = await engine.submit("HOLD", {})
+        assert engine.is_running(("HOLD",))
+        with pytest.raises(ConflictError) as caught:
+            await engine.retry(failed.id)
+        assert caught.value.error_code == "BACKUP_IN_PROGRESS"
+        gate.set()
+        await wait_end(engine, holding.id)
+        await engine.retry(failed.id)  # its turn now
+        await wait_end(engine, failed.id)

@@ -59,7 +59,13 @@ class BackupService:
         self._engine, self._clock, self._configuration, self._plan = engine, clock, configuration, plan
 
     def task_kind(self) -> TaskKind:
-        return TaskKind(type=TASK_TYPE, name="SDDC Manager backup", body=self._run, subtasks=SUBTASKS)
+        return TaskKind(
+            type=TASK_TYPE,
+            name="SDDC Manager backup",
+            body=self._run,
+            subtasks=SUBTASKS,
+            exclusive_with=EXCLUSIVE_TYPES,
+        )
 
     async def start(self, resource_types: Sequence[str]) -> Task:
         """Start a backup of ``SDDC_MANAGER``; 400 when it is not configured or another runs."""
@@ -91,7 +97,11 @@ class BackupService:
         await ctrl.stage("Read the backup configuration")
         config = await self._configuration()
         if not config.is_configured or config.passphrase is None:
-            raise InvalidInputError("Backups are no longer configured.", error_code="BACKUP_NOT_CONFIGURED")
+            raise InvalidInputError(
+                "Backups are no longer configured.",
+                error_code="BACKUP_NOT_CONFIGURED",
+                remediation="Configure a location and a passphrase, then start the backup again.",
+            )
         await ctrl.stage("Collect the service's settings")
         own = await self._plan.own_settings()
         created = self._clock.now()

@@ -41,6 +41,7 @@ class TaskKind:
     cancellable: bool = True
     retryable: bool = True
     permission: Permission = Permission.OPERATE  # what a caller needs to retry it
+    exclusive_with: tuple[str, ...] = ()  # task types that may not run at the same time
 
 
 class TaskRepository(Protocol):
@@ -156,6 +157,13 @@ class TaskEngine:
                 "Only a failed Task can be retried.",
                 error_code="TASK_NOT_RETRYABLE",
                 context={"taskId": task_id, "status": task.status.value},
+            )
+        if kind.exclusive_with and self.is_running(kind.exclusive_with):
+            raise ConflictError(
+                f"Task {task_id} cannot be retried while a task of type "
+                f"{' or '.join(kind.exclusive_with)} is running.",
+                error_code="BACKUP_IN_PROGRESS",
+                remediation="Wait for the running task to end, then retry.",
             )
         await self._launch(task, kind)
         return task
