@@ -4,6 +4,7 @@ errorCode, and a configuration that fails is not saved."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from tests.support.http import Api
 from tests.support.ports import free_port
+from tests.support.server import ServerProcess
 from tests.support.sshd import SshServer
 
 PASSPHRASE = "VMw@re1!VMw@re1!"
@@ -129,3 +131,18 @@ def test_backups_are_listed_from_the_sftp_server(api: Api, admin_token: str, sft
     assert api.wait_task(r.json()["id"], admin_token)["status"] == "SUCCESSFUL"
     listed = api.request("GET", "/v1/backups", admin_token).json()["elements"]
     assert [(b["fileName"], b["size"]) for b in listed] == [(name, 10)]
+
+
+def test_a_location_without_a_password_logs_in_with_the_configured_key(
+    fresh_server: ServerProcess, sftp_server: SshServer
+) -> None:
+    fresh_server.base_env = {"SDDC_BACKUP_SFTP_CLIENT_KEYS": json.dumps([str(sftp_server.client_key)])}
+    fresh_server.start()
+    api = Api(fresh_server)
+    token = api.token()
+    spec = {"backupLocations": [location(sftp_server, password=None)]}
+    r = api.request("PATCH", "/v1/system/backup-configuration", token, json=spec)
+    task = api.wait_task(r.json()["id"], token)
+    assert task["status"] == "SUCCESSFUL", task
+    stored = api.request("GET", "/v1/system/backup-configuration", token).json()["backupLocations"][0]
+    assert "password" not in stored

@@ -20,6 +20,7 @@ from sddc_backup.domain.users import Permission, role_allows
 from sddc_backup.services.auth import Authenticator, Principal
 from sddc_backup.services.backups import BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
+from sddc_backup.services.locations import LocationAccess
 from sddc_backup.services.readiness import Readiness
 from sddc_backup.tasks.engine import TaskEngine
 
@@ -29,6 +30,7 @@ class ApiServices:
     auth: Authenticator
     configuration: BackupConfigurationService
     backups: BackupService
+    locations: LocationAccess
     engine: TaskEngine
     readiness: Readiness
 

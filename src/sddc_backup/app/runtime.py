@@ -28,10 +28,10 @@ from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.auth import Authenticator
 from sddc_backup.services.backups import BackupPlan, BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
+from sddc_backup.services.locations import LocationAccess
 from sddc_backup.services.own_settings import own_settings_files
 from sddc_backup.services.readiness import Readiness
 from sddc_backup.services.users import UserAdmin
-from sddc_backup.storage.factory import open_storage
 from sddc_backup.tasks.engine import TaskEngine
 
 
@@ -42,9 +42,9 @@ def prepare_data_dir(data_dir: Path) -> Path:
     return data_dir
 
 
-async def _location_storage(config: BackupConfiguration) -> Storage:
+async def _location_storage(locations: LocationAccess, config: BackupConfiguration) -> Storage:
     assert config.location is not None  # the backup task checks that a location is configured
-    return await open_storage(config.location)
+    return await locations.open(config.location)
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Runtime:
         box = SecretBox.from_key_file(data_dir / "secret.key")
         user_store = UserStore(database.sessions)
         engine = TaskEngine(TaskStore(database.sessions, box), clock, FaultPlan.parse(settings.faults))
+        locations = LocationAccess([str(k) for k in settings.sftp_client_keys])
         configuration_store = BackupConfigurationStore(SettingsStore(database.sessions), box)
         configuration = BackupConfigurationService(
             configuration_store,
@@ -75,6 +76,7 @@ class Runtime:
             clock,
             settings.passphrase_policy,
             settings.fqdn,
+            locations,
         )
         engine.register(configuration.task_kind())
         auth = Authenticator(
@@ -105,7 +107,7 @@ class Runtime:
                 own_settings=lambda: own_settings_files(configuration_store, user_store),
                 components=layout.components,
                 protected_paths=tuple(settings.paths),
-                open_storage=_location_storage,
+                open_storage=lambda config: _location_storage(locations, config),
             ),
         )
         engine.register(backups.task_kind())
@@ -113,6 +115,7 @@ class Runtime:
             auth=auth,
             configuration=configuration,
             backups=backups,
+            locations=locations,
             engine=engine,
             readiness=Readiness(database.ping),
         )

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     paths: list[Path] = Field(default_factory=list)
     postgres_dsn: SecretStr | None = None
     sqlite_paths: list[Path] = Field(default_factory=list)
+    sftp_client_keys: list[Path] = Field(default_factory=list)
     archive_compression_level: int = Field(1, ge=0, le=3)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     faults: str = ""

@@ -8,11 +8,10 @@ is saved. A configuration that fails either check is not saved.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from sddc_backup.domain.backup_config import (
     BackupConfiguration,
-    BackupLocation,
     ConfigurationSpec,
     spec_from_dict,
     spec_to_dict,
@@ -23,19 +22,12 @@ from sddc_backup.domain.passphrase import PassphrasePolicy
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.config_store import BackupConfigurationStore
-from sddc_backup.services.locations import (
-    Check,
-    CheckStatus,
-    check_location,
-    first_error,
-    remove_stale_uploads,
-)
+from sddc_backup.services.locations import Check, CheckStatus, LocationAccess, first_error
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
 TASK_TYPE = "CONFIGURE_BACKUP"
 PASSPHRASE_CHECK = "The passphrase meets the passphrase policy"  # noqa: S105 - a check name
-LocationChecker = Callable[[BackupLocation], Awaitable[list[Check]]]
 SUBTASKS = (
     ("Validate backup location", "Check that the backup location can receive backups"),
     ("Save backup configuration", "Store the backup configuration"),
@@ -50,7 +42,7 @@ class BackupConfigurationService:
         clock: Clock,
         policy: PassphrasePolicy,
         fqdn: str,
-        location_checker: LocationChecker = check_location,
+        locations: LocationAccess,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -58,7 +50,7 @@ class BackupConfigurationService:
         self._policy = policy
         self._fqdn = fqdn
         self._apply_lock = asyncio.Lock()
-        self._check = location_checker
+        self._locations = locations
 
     def task_kind(self) -> TaskKind:
         return TaskKind(
@@ -88,7 +80,7 @@ class BackupConfigurationService:
     async def validate(self, spec: ConfigurationSpec) -> list[Check]:
         """Run every check on ``spec`` merged into the stored configuration, saving nothing."""
         wanted = resolve_configuration(spec, await self._store.get(), self._policy, partial=True)
-        checks = await self._check(wanted.location) if wanted.location is not None else []
+        checks = await self._locations.check(wanted.location) if wanted.location is not None else []
         if spec.passphrase is not None:  # the rules above passed, so it complies
             checks.append(Check(PASSPHRASE_CHECK, CheckStatus.SUCCEEDED, detail=self._policy.describe()))
         return checks
@@ -104,7 +96,7 @@ class BackupConfigurationService:
             current = await self._store.get()
             wanted = resolve_configuration(spec_from_dict(spec), current, self._policy, partial=partial)
             if wanted.location is not None:
-                error = first_error(await self._check(wanted.location))
+                error = first_error(await self._locations.check(wanted.location))
                 if error is not None:
                     raise error
             await ctrl.subtask(SUBTASKS[1][0])
@@ -112,4 +104,4 @@ class BackupConfigurationService:
             await self._store.put(wanted, self._clock.now())
             if wanted.location is not None:
                 await ctrl.stage("Remove stale temporary files")
-                await remove_stale_uploads(wanted.location, self._clock.now())
+                await self._locations.remove_stale_uploads(wanted.location, self._clock.now())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +11,6 @@ from sddc_backup.domain.backup_config import BackupLocation
 from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.storage import Storage
 from sddc_backup.storage.errors import ObjectNotFoundError
-from sddc_backup.storage.factory import open_storage
 
 SIDECAR = ".sha256"
 MAX_SIDECAR = 4096
@@ -33,11 +33,13 @@ def not_configured() -> InvalidInputError:
     )
 
 
-async def list_backups(location: BackupLocation | None) -> list[BackupFile]:
+async def list_backups(
+    location: BackupLocation | None, opener: Callable[[BackupLocation], Awaitable[Storage]]
+) -> list[BackupFile]:
     """Backup files (by our naming pattern), newest first, each with its sidecar digest if present."""
     if location is None:
         raise not_configured()
-    storage = await open_storage(location)
+    storage = await opener(location)
     try:
         return await _list(storage)
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -130,11 +130,13 @@ async def host_keys(server: str, port: int) -> list[tuple[str, str]]:
 STALE_AFTER = timedelta(days=1)
 
 
-async def remove_stale_uploads(location: BackupLocation, now: datetime) -> list[str]:
+async def remove_stale_uploads(
+    location: BackupLocation, now: datetime, opener: StorageOpener = _default_opener
+) -> list[str]:
     """Remove temporary files that interrupted uploads left more than a day ago. Best effort: a
     failure is logged and does not fail the caller (the files are hidden from listings anyway)."""
     try:
-        storage = await open_storage(location, policy=CHECK_POLICY)
+        storage = await opener(location)
         try:
             removed = await storage.remove_stale_temporaries(now - STALE_AFTER)
         finally:
@@ -145,3 +147,24 @@ async def remove_stale_uploads(location: BackupLocation, now: datetime) -> list[
     for name in removed:
         log.info("removed the stale temporary file %s", name)
     return removed
+
+
+class LocationAccess:
+    """Opens backup locations with this service's SFTP client keys (``SDDC_BACKUP_SFTP_CLIENT_KEYS``),
+    for the checks, the inventory and the backups alike. A location without a password logs in with
+    the keys."""
+
+    def __init__(self, client_keys: Sequence[str] = ()) -> None:
+        self._keys = tuple(client_keys)
+
+    async def open(self, location: BackupLocation, policy: RetryPolicy | None = None) -> Storage:
+        return await open_storage(location, policy=policy, client_keys=self._keys)
+
+    async def _open_for_checks(self, location: BackupLocation) -> Storage:
+        return await self.open(location, CHECK_POLICY)
+
+    async def check(self, location: BackupLocation) -> list[Check]:
+        return await check_location(location, self._open_for_checks)
+
+    async def remove_stale_uploads(self, location: BackupLocation, now: datetime) -> list[str]:
+        return await remove_stale_uploads(location, now, self._open_for_checks)

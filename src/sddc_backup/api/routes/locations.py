@@ -98,7 +98,7 @@ async def get_backup_location_fingerprint(
 async def list_backups(services: Services, _: Reader) -> JSONResponse:
     """Our extension: the backup files on the configured location, newest first."""
     config = await services.configuration.get()
-    found = await inventory.list_backups(config.location)
+    found = await inventory.list_backups(config.location, services.locations.open)
     elements = [
         Backup(
             file_name=b.name,
