@@ -19,17 +19,7 @@ PASSPHRASE = "VMw@re1!VMw@re1!"
 
 
 def location(sftp: SshServer, **changes: Any) -> dict[str, Any]:
-    spec = {
-        "server": sftp.host,
-        "port": sftp.port,
-        "protocol": "SFTP",
-        "username": sftp.user,
-        "password": sftp.password,
-        "directoryPath": str(sftp.directory),
-        "sshFingerprint": sftp.fingerprints["ecdsa"],
-    }
-    spec.update(changes)
-    return {k: v for k, v in spec.items() if v is not None}
+    return sftp.location_spec(**changes)
 
 
 def checks(api: Api, token: str, loc: dict[str, Any]) -> tuple[str, list[tuple[str, str, str | None]]]:
@@ -124,9 +114,10 @@ def test_a_failing_location_is_not_saved(api: Api, admin_token: str, sftp_server
 
 
 def test_backups_are_listed_from_the_sftp_server(api: Api, admin_token: str, sftp_server: SshServer) -> None:
+    directory = sftp_server.account.new_directory()  # of this test alone: other tests back up too
     name = "vcf-backup-sfo-vcf01-2026-11-27-09-00-00.tar.gz"
-    (sftp_server.directory / name).write_bytes(b"x" * 10)
-    good = {"backupLocations": [location(sftp_server)]}
+    (directory / name).write_bytes(b"x" * 10)
+    good = {"backupLocations": [location(sftp_server, directoryPath=str(directory))]}
     r = api.request("PATCH", "/v1/system/backup-configuration", admin_token, json=good)
     assert api.wait_task(r.json()["id"], admin_token)["status"] == "SUCCESSFUL"
     listed = api.request("GET", "/v1/backups", admin_token).json()["elements"]

@@ -62,20 +62,7 @@ def appliance(tmp_path: Path, postgres: PostgresCluster) -> Iterator[ServerProce
 
 
 def configure(api: Api, token: str, sftp: SshServer) -> None:
-    spec = {
-        "backupLocations": [
-            {
-                "server": sftp.host,
-                "port": sftp.port,
-                "protocol": "SFTP",
-                "username": sftp.user,
-                "password": sftp.password,
-                "directoryPath": str(sftp.directory),
-                "sshFingerprint": sftp.fingerprints["ecdsa"],
-            }
-        ],
-        "encryption": {"passphrase": PASSPHRASE},
-    }
+    spec = {"backupLocations": [sftp.location_spec()], "encryption": {"passphrase": PASSPHRASE}}
     r = api.request("PUT", "/v1/system/backup-configuration", token, json=spec)
     assert api.wait_task(r.json()["id"], token)["status"] == "SUCCESSFUL"
 
@@ -139,25 +126,30 @@ def test_backup_needs_a_configuration_and_the_sddc_manager_resource(fresh_server
         )
 
 
-def test_one_backup_at_a_time_and_cancel_leaves_nothing(
-    appliance: ServerProcess, sftp_server: SshServer
-) -> None:
+def start_stuck_backup(appliance: ServerProcess, sftp: SshServer) -> tuple[Api, str, str, list[str]]:
+    """Start the server with the upload stage set to hang, configure ``sftp``, start a backup, and
+    return once it waits at the upload: (client, token, task id, files on the server before)."""
     appliance.start(SDDC_BACKUP_FAULTS=json.dumps({"SDDC_MANAGER_BACKUP:Upload the archive": "hang"}))
     api = Api(appliance)
     token = api.token()
-    configure(api, token, sftp_server)
-    before = backups_on(sftp_server)
-    first = api.request("POST", "/v1/backups/tasks", token, json=BACKUP).json()
+    configure(api, token, sftp)
+    before = backups_on(sftp)
+    task_id = api.request("POST", "/v1/backups/tasks", token, json=BACKUP).json()["id"]
     deadline = time.monotonic() + 30
-    while (
-        api.request("GET", f"/v1/tasks/{first['id']}", token).json()["subTasks"][1]["status"] != "IN_PROGRESS"
-    ):
+    while api.request("GET", f"/v1/tasks/{task_id}", token).json()["subTasks"][1]["status"] != "IN_PROGRESS":
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    return api, token, task_id, before
+
+
+def test_one_backup_at_a_time_and_cancel_leaves_nothing(
+    appliance: ServerProcess, sftp_server: SshServer
+) -> None:
+    api, token, task_id, before = start_stuck_backup(appliance, sftp_server)
     second = api.request("POST", "/v1/backups/tasks", token, json=BACKUP)
     assert_vcf_error(second, 400, "BACKUP_IN_PROGRESS")
-    assert api.request("DELETE", f"/v1/tasks/{first['id']}", token).status_code == 200
-    cancelled = api.wait_task(first["id"], token)
+    assert api.request("DELETE", f"/v1/tasks/{task_id}", token).status_code == 200
+    cancelled = api.wait_task(task_id, token)
     assert cancelled["status"] == "CANCELLED" and cancelled["errors"][0]["errorCode"] == "TASK_CANCELLED"
     assert backups_on(sftp_server) == before
 
@@ -165,16 +157,7 @@ def test_one_backup_at_a_time_and_cancel_leaves_nothing(
 def test_a_backup_killed_midway_is_failed_after_restart_and_leaves_nothing_finished(
     appliance: ServerProcess, sftp_server: SshServer
 ) -> None:
-    appliance.start(SDDC_BACKUP_FAULTS=json.dumps({"SDDC_MANAGER_BACKUP:Upload the archive": "hang"}))
-    api = Api(appliance)
-    token = api.token()
-    configure(api, token, sftp_server)
-    before = backups_on(sftp_server)
-    task_id = api.request("POST", "/v1/backups/tasks", token, json=BACKUP).json()["id"]
-    deadline = time.monotonic() + 30
-    while api.request("GET", f"/v1/tasks/{task_id}", token).json()["subTasks"][1]["status"] != "IN_PROGRESS":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _, _, task_id, before = start_stuck_backup(appliance, sftp_server)
     appliance.kill()
     appliance.start()
     api = Api(appliance)

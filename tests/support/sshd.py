@@ -183,6 +183,21 @@ class SshServer:
         config.write_text("\n".join(lines) + "\n")
         return config
 
+    def location_spec(self, **changes: object) -> dict[str, object]:
+        """This server as a VCF ``BackupLocation`` (password login, ECDSA fingerprint); ``changes``
+        replace fields, and a field changed to ``None`` is left out."""
+        spec: dict[str, object] = {
+            "server": self.host,
+            "port": self.port,
+            "protocol": "SFTP",
+            "username": self.user,
+            "password": self.password,
+            "directoryPath": str(self.directory),
+            "sshFingerprint": self.fingerprints["ecdsa"],
+        }
+        spec.update(changes)
+        return {k: v for k, v in spec.items() if v is not None}
+
     def start(self) -> SshServer:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # the privilege separation directory
         self.fingerprints = {k: fingerprint(self.host_keys[k].with_suffix(".pub")) for k in self.key_types}
