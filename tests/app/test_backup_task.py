@@ -5,6 +5,7 @@ nothing that looks like a finished backup."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import time
@@ -78,7 +79,11 @@ def test_a_backup_streams_to_sftp_and_opens_with_openssl_and_tar(
     api = Api(appliance)
     token = api.token()
     configure(api, token, sftp_server)
-    before = set(backups_on(sftp_server))
+    stale = sftp_server.directory / ".vcf-backup-old.tar.gz.0a1b2c.part"
+    stale.write_bytes(b"left by an upload killed two days ago")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    before = set(backups_on(sftp_server)) - {stale.name}
     r = api.request("POST", "/v1/backups/tasks", token, json=BACKUP)
     assert r.status_code == 202, r.text
     started = r.json()
@@ -92,6 +97,7 @@ def test_a_backup_streams_to_sftp_and_opens_with_openssl_and_tar(
     ]
     upload = task["subTasks"][1]["stages"][0]
     assert upload["progress"]["completed"] > 0
+    assert not stale.exists()  # removed before the upload
     new = sorted(set(backups_on(sftp_server)) - before)
     assert len(new) == 2 and new[1] == new[0] + ".sha256"
     archive = sftp_server.directory / new[0]

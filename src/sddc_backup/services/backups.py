@@ -23,6 +23,7 @@ from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.services.archive_stream import ArchiveStream
 from sddc_backup.services.archives import metadata_for
+from sddc_backup.services.locations import STALE_AFTER
 from sddc_backup.storage.errors import IntegrityError, StorageError
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
@@ -118,6 +119,9 @@ class BackupService:
         )
         storage = await self._plan.open_storage(config)
         try:
+            await ctrl.stage("Remove stale temporary files")
+            with suppress(StorageError):  # best effort: temporaries are hidden from listings anyway
+                await storage.remove_stale_temporaries(created - STALE_AFTER)
             await ctrl.subtask(SUBTASKS[1][0])
             await ctrl.stage("Upload the archive", f"Stream {name} to the backup location")
             result = await storage.put(name, stream)
