@@ -21,7 +21,6 @@ import hashlib
 import itertools
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -253,17 +252,8 @@ def bench(args: argparse.Namespace, work: Path, server: SshServer) -> None:
 
 
 def retire(account: Account) -> None:
-    """``retire_account`` until the login is gone: ``userdel`` refuses while sshd's killed children of
-    the user are still exiting."""
-    for _ in range(50):
-        with contextlib.suppress(Exception):
-            retire_account(account)
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(account.name)
-            time.sleep(0.1)
-            continue
-        return
-    log(f"could not remove the login {account.name}: run `userdel -r {account.name}`")
+    if not retire_account(account):
+        log(f"could not remove the login {account.name}: run `userdel -r {account.name}`")
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -95,9 +95,19 @@ def ensure_account(workdir: Path) -> Account:
     return Account(user, password, home, client_key)
 
 
-def retire_account(account: Account) -> None:
-    """After the session: remove the login and its home."""
-    subprocess.run([tool("userdel"), "-r", account.name], check=False, capture_output=True)
+def retire_account(account: Account, attempts: int = 50) -> bool:
+    """After the session: remove the login and its home. ``userdel`` refuses while sshd's killed
+    children of the user are still exiting, so it is tried again (and the user's processes ended)
+    until the login is gone; returns whether it is."""
+    for _ in range(attempts):
+        subprocess.run(["pkill", "-KILL", "-u", account.name], check=False, capture_output=True)
+        subprocess.run([tool("userdel"), "-r", account.name], check=False, capture_output=True)
+        try:
+            pwd.getpwnam(account.name)
+        except KeyError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def make_host_keys(workdir: Path) -> dict[str, Path]:
