@@ -9,7 +9,7 @@ deleted. One backup or restore runs at a time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from sddc_backup.services.archive_stream import ArchiveStream
 from sddc_backup.services.archives import metadata_for
 from sddc_backup.services.locations import STALE_AFTER
 from sddc_backup.storage.errors import IntegrityError, StorageError
+from sddc_backup.storage.store import BytesSource
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
@@ -129,7 +130,7 @@ class BackupService:
             await ctrl.stage("Check the stored file")
             await _check_stored(storage, name, stream, result.sha256)
             await ctrl.stage("Write the checksum sidecar")
-            await storage.put(name + ".sha256", _Bytes(sidecar_text(name, result.sha256).encode()))
+            await storage.put(name + ".sha256", BytesSource(sidecar_text(name, result.sha256).encode()))
         finally:
             await storage.close()
 
@@ -143,11 +144,3 @@ async def _check_stored(storage: Storage, name: str, stream: ArchiveStream, sent
         with suppress(StorageError):
             await storage.delete(name)
         raise IntegrityError(f"{name} on the backup location is not the archive that was written.")
-
-
-@dataclass(frozen=True)
-class _Bytes:
-    data: bytes
-
-    async def open(self) -> AsyncIterator[bytes]:
-        yield self.data

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,6 +28,7 @@ from sddc_backup.storage.errors import (
 )
 from sddc_backup.storage.factory import open_storage
 from sddc_backup.storage.sftp_hostkeys import fetch_host_keys
+from sddc_backup.storage.store import BytesSource
 from sddc_backup.storage.wrappers import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -73,15 +74,6 @@ async def _default_opener(location: BackupLocation) -> Storage:
     return await open_storage(location, policy=CHECK_POLICY)
 
 
-async def _probe_bytes() -> AsyncIterator[bytes]:
-    yield b"sddc-backup write probe\n"
-
-
-class _Probe:
-    def open(self) -> AsyncIterator[bytes]:
-        return _probe_bytes()
-
-
 async def check_location(location: BackupLocation, opener: StorageOpener = _default_opener) -> list[Check]:
     """Every check, in order; after the first failure the later ones are SKIPPED."""
     steps = _SFTP_STEPS if location.protocol is LocationProtocol.SFTP else (DIRECTORY,)
@@ -89,7 +81,7 @@ async def check_location(location: BackupLocation, opener: StorageOpener = _defa
     try:
         storage = await opener(location)
         probe = f"sddc-backup-probe-{secrets.token_hex(6)}"
-        await storage.put(probe, _Probe())
+        await storage.put(probe, BytesSource(b"sddc-backup write probe\n"))
         await storage.delete(probe)
         free = await storage.free_space()
     except StorageError as exc:

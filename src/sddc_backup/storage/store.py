@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -37,6 +38,16 @@ class RawBackend(Protocol):
     async def delete(self, name: str) -> None: ...
     async def free_space(self) -> int | None: ...
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BytesSource:
+    """A ``ByteSource`` of a few bytes held in memory (a probe file, a checksum sidecar)."""
+
+    data: bytes
+
+    async def open(self) -> AsyncIterator[bytes]:
+        yield self.data
 
 
 class ObjectStore:
