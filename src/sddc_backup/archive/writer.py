@@ -42,13 +42,13 @@ class ArchiveSummary:
 class _EncryptedGzipSink(io.RawIOBase):
     """The file object tarfile writes to: compresses, encrypts, and emits chunks to ``out``."""
 
-    def __init__(self, passphrase: bytes, out: Callable[[bytes], object], level: int) -> None:
+    def __init__(self, passphrase: bytes, out: Callable[[bytes], object], level: int, hashed: bool) -> None:
         super().__init__()
         self._gzip = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
         self._cipher = Encryptor(passphrase)
         self._out = out
         self._pending = bytearray()
-        self._digest = hashlib.sha256()
+        self._digest = hashlib.sha256() if hashed else None
         self.size = 0
 
     def writable(self) -> bool:
@@ -60,12 +60,12 @@ class _EncryptedGzipSink(io.RawIOBase):
         return len(view)
 
     def finish(self) -> str:
-        """Flush every layer; returns the SHA-256 of all the encrypted bytes."""
+        """Flush every layer; returns the SHA-256 of all the encrypted bytes ('' when not hashed)."""
         self._emit(self._cipher.update(self._gzip.flush()))
         self._emit(self._cipher.finalize())
         if self._pending:
             self._send()
-        return self._digest.hexdigest()
+        return "" if self._digest is None else self._digest.hexdigest()
 
     def _emit(self, data: bytes) -> None:
         if data:
@@ -76,7 +76,8 @@ class _EncryptedGzipSink(io.RawIOBase):
     def _send(self) -> None:
         chunk = bytes(self._pending)
         self._pending.clear()
-        self._digest.update(chunk)
+        if self._digest is not None:
+            self._digest.update(chunk)
         self.size += len(chunk)
         self._out(chunk)
 
@@ -182,13 +183,16 @@ def write_archive(
     *,
     mtime: float,
     level: int = DEFAULT_LEVEL,
+    hash_output: bool = True,
 ) -> ArchiveSummary:
     """Write the archive of ``sources`` to ``out``; see the module docstring for the guarantees.
 
     ``metadata`` becomes ``metadata.json``; ``mtime`` is the time given to the two JSON members.
+    ``hash_output`` off leaves ``ArchiveSummary.sha256`` empty, for a caller whose destination
+    hashes the same bytes itself (an upload), so that they are not hashed twice.
     Raises ``ComponentFailedError`` naming the source when a component cannot deliver its data.
     """
-    sink = _EncryptedGzipSink(passphrase, out, level)
+    sink = _EncryptedGzipSink(passphrase, out, level, hash_output)
     for source in sources:
         # A source that can prepare in the background (a database measuring its dump) starts now,
         # so that its preparation overlaps with the members written before it.

@@ -66,6 +66,7 @@ class ArchiveStream:
                         put,
                         mtime=self._mtime,
                         level=self._level,
+                        hash_output=False,  # the upload hashes what it sends
                     )
                 )
             except _Abandoned:

@@ -128,19 +128,20 @@ class BackupService:
             result = await storage.put(name, stream)
             await ctrl.subtask(SUBTASKS[2][0])
             await ctrl.stage("Check the stored file")
-            await _check_stored(storage, name, stream, result.sha256)
+            await _check_stored(storage, name, stream)
             await ctrl.stage("Write the checksum sidecar")
             await storage.put(name + ".sha256", BytesSource(sidecar_text(name, result.sha256).encode()))
         finally:
             await storage.close()
 
 
-async def _check_stored(storage: Storage, name: str, stream: ArchiveStream, sent_sha256: str) -> None:
-    """The stored file must have the archive's size, and what was sent the archive's digest; a file
-    that fails is deleted, so that nothing incomplete looks like a backup."""
+async def _check_stored(storage: Storage, name: str, stream: ArchiveStream) -> None:
+    """The stored file must be the whole archive the writer produced (the upload has already checked
+    it against what was sent, and hashed it); a file that fails is deleted, so that nothing
+    incomplete looks like a backup."""
     summary = stream.summary
     stored = await storage.stat(name)
-    if summary is None or stored.size != summary.size or sent_sha256 != summary.sha256:
+    if summary is None or stored.size != summary.size:
         with suppress(StorageError):
             await storage.delete(name)
         raise IntegrityError(f"{name} on the backup location is not the archive that was written.")
