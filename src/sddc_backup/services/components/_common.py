@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import grp
 import pwd
+from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from sddc_backup.archive.errors import ComponentFailedError
 
@@ -32,3 +34,12 @@ def component_failed(component: str, subject: str, detail: str) -> ComponentFail
         arguments=(component, subject),
         context={"component": component, "subject": subject},
     )
+
+
+def absolute_paths(component: str, paths: Sequence[Path]) -> tuple[Path, ...]:
+    """``paths`` as ``Path`` values; ``ComponentFailedError`` for the first that is not absolute."""
+    found = tuple(Path(p) for p in paths)
+    for path in found:
+        if not path.is_absolute():
+            raise component_failed(component, str(path), "the path is not absolute")
+    return found

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from sddc_backup.archive.entries import Entry, EntryType
 from sddc_backup.archive.errors import ComponentFailedError
-from sddc_backup.services.components._common import component_failed, group_name, user_name
+from sddc_backup.services.components._common import absolute_paths, component_failed, group_name, user_name
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,10 @@ class PathsComponent:
 
     def __init__(self, paths: Sequence[Path], name: str = "files") -> None:
         self._name = name
-        roots: list[Path] = []
-        for raw in paths:
-            path = Path(raw)
-            if not path.is_absolute():
-                raise component_failed(name, str(raw), "the path is not absolute")
+        self._roots = absolute_paths(name, paths)
+        for path in self._roots:
             if ".." in path.parts:
-                raise component_failed(name, str(raw), "the path contains '..'")
-            roots.append(path)
-        self._roots = tuple(roots)
+                raise component_failed(name, str(path), "the path contains '..'")
 
     @property
     def name(self) -> str:

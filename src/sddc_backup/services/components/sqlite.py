@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sddc_backup.archive.entries import Entry, EntryType
-from sddc_backup.services.components._common import component_failed, group_name, user_name
+from sddc_backup.services.components._common import absolute_paths, component_failed, group_name, user_name
 
 MEMBER_PREFIX = "database/sqlite"
 STAGING_SUFFIX = ".restore-staging"
@@ -39,10 +39,7 @@ class SqliteComponent:
 
     def __init__(self, paths: Sequence[Path], scratch: Path, name: str = "sqlite") -> None:
         self._name = name
-        self._paths = tuple(Path(p) for p in paths)
-        for path in self._paths:
-            if not path.is_absolute():
-                raise component_failed(name, str(path), "the path is not absolute")
+        self._paths = absolute_paths(name, paths)
         self._scratch = scratch
 
     @property
