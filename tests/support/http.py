@@ -34,13 +34,16 @@ class Api:
         assert r.status_code == 201, r.text
         return str(r.json()["accessToken"])
 
-    def wait_task(self, task_id: str, token: str, timeout: float = 30.0) -> dict[str, Any]:
+    def wait_task(
+        self, task_id: str, token: str, timeout: float = 30.0, prefix: str = "/v1/tasks"
+    ) -> dict[str, Any]:
+        """Poll ``{prefix}/{task_id}`` until the task ends (any status spelling: "Successful" too)."""
         deadline = time.monotonic() + timeout
         while True:
-            r = self.request("GET", f"/v1/tasks/{task_id}", token)
+            r = self.request("GET", f"{prefix}/{task_id}", token)
             assert r.status_code == 200, r.text
             task: dict[str, Any] = r.json()
-            if task["status"] in TERMINAL:
+            if task["status"].upper() in TERMINAL:
                 return task
             assert time.monotonic() < deadline, f"task {task_id} still {task['status']}"
             time.sleep(0.05)

@@ -12,7 +12,15 @@ from fastapi.openapi.utils import get_openapi
 from sddc_backup import __version__
 from sddc_backup.api.deps import ApiServices
 from sddc_backup.api.errors import install_error_handlers
-from sddc_backup.api.routes import backup_configuration, backups, locations, tasks, tokens, vcf_services
+from sddc_backup.api.routes import (
+    backup_configuration,
+    backups,
+    locations,
+    restores,
+    tasks,
+    tokens,
+    vcf_services,
+)
 
 OPENAPI_URL = "/v1/openapi.json"
 
@@ -32,7 +40,7 @@ def build_api(
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (tokens, tasks, backup_configuration, locations, backups, vcf_services):
+    for module in (tokens, tasks, backup_configuration, locations, backups, restores, vcf_services):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -22,6 +22,7 @@ from sddc_backup.services.backups import BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
 from sddc_backup.services.locations import LocationAccess
 from sddc_backup.services.readiness import Readiness
+from sddc_backup.services.restore.service import RestoreService
 from sddc_backup.tasks.engine import TaskEngine
 
 
@@ -30,6 +31,7 @@ class ApiServices:
     auth: Authenticator
     configuration: BackupConfigurationService
     backups: BackupService
+    restores: RestoreService
     locations: LocationAccess
     engine: TaskEngine
     readiness: Readiness

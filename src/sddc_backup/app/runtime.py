@@ -16,10 +16,13 @@ from sddc_backup.domain.backup_config import BackupConfiguration
 from sddc_backup.domain.clock import Clock, SystemClock
 from sddc_backup.domain.faults import FaultPlan
 from sddc_backup.domain.storage import Storage
+from sddc_backup.domain.tasks import Task
 from sddc_backup.domain.throttle import LoginThrottle
+from sddc_backup.domain.users import ADMIN_USERNAME
 from sddc_backup.persistence.config_store import BackupConfigurationStore
 from sddc_backup.persistence.database import Database
 from sddc_backup.persistence.key_files import read_or_create_key
+from sddc_backup.persistence.own_settings_store import OwnSettingsStore
 from sddc_backup.persistence.secret_box import SecretBox
 from sddc_backup.persistence.settings_store import SettingsStore
 from sddc_backup.persistence.task_store import TaskStore
@@ -30,7 +33,14 @@ from sddc_backup.services.backups import BackupPlan, BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
 from sddc_backup.services.locations import LocationAccess
 from sddc_backup.services.own_settings import own_settings_files
+from sddc_backup.services.quiesce import Quiesce
 from sddc_backup.services.readiness import Readiness
+from sddc_backup.services.restore.commands import ServiceCommands
+from sddc_backup.services.restore.database import DatabaseSwapper
+from sddc_backup.services.restore.journal import JournalFile
+from sddc_backup.services.restore.recovery import RecoveredRestore, recover_restore
+from sddc_backup.services.restore.service import RestoreService, RestoreSetup
+from sddc_backup.services.restore.swaps import Swaps
 from sddc_backup.services.users import UserAdmin
 from sddc_backup.tasks.engine import TaskEngine
 
@@ -47,6 +57,47 @@ async def _location_storage(locations: LocationAccess, config: BackupConfigurati
     return await locations.open(config.location)
 
 
+def _restore_service(
+    settings: Settings,
+    clock: Clock,
+    engine: TaskEngine,
+    layout: ApplianceLayout,
+    configuration_store: BackupConfigurationStore,
+    locations: LocationAccess,
+    database: Database,
+    box: SecretBox,
+) -> RestoreService:
+    data_dir = settings.data_dir
+    (data_dir / "restore").mkdir(mode=0o700, exist_ok=True)
+    commands = ServiceCommands(
+        stop=settings.services_stop,
+        start=settings.services_start,
+        check=settings.services_check,
+        timeout=settings.services_timeout_seconds,
+    )
+    swaps = Swaps(
+        JournalFile(data_dir / "restore-journal.json"),
+        DatabaseSwapper(layout.postgres_dsn) if layout.postgres_dsn else None,
+        commands,
+        Quiesce(),
+    )
+    return RestoreService(
+        engine,
+        clock,
+        RestoreSetup(
+            fqdn=settings.fqdn,
+            layout=layout,
+            staging_root=data_dir / "restore-staging",
+            allowed_dirs=settings.allowed_restore_dirs,
+            swaps=swaps,
+            own_settings=OwnSettingsStore(database.sessions, box),
+            configuration=configuration_store.get,
+            open_storage=locations.open,
+            keep_users=(ADMIN_USERNAME,),
+        ),
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -58,6 +109,8 @@ class Runtime:
     configuration_store: BackupConfigurationStore
     user_store: UserStore
     layout: ApplianceLayout
+    restore_swaps: Swaps
+    own_settings: OwnSettingsStore
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -111,10 +164,15 @@ class Runtime:
             ),
         )
         engine.register(backups.task_kind())
+        restores = _restore_service(
+            settings, clock, engine, layout, configuration_store, locations, database, box
+        )
+        engine.register(restores.task_kind())
         api = ApiServices(
             auth=auth,
             configuration=configuration,
             backups=backups,
+            restores=restores,
             locations=locations,
             engine=engine,
             readiness=Readiness(database.ping),
@@ -129,7 +187,14 @@ class Runtime:
             configuration_store,
             user_store,
             layout,
+            restores.swaps,
+            restores.own_settings,
         )
+
+    async def recover(self) -> tuple[RecoveredRestore | None, list[Task]]:
+        """Finish or roll back an interrupted restore, then resolve every other unfinished task."""
+        restore = await recover_restore(self.restore_swaps, self.own_settings, self.engine)
+        return restore, await self.engine.recover()
 
     async def close(self) -> None:
         await self.engine.shutdown()

@@ -56,7 +56,10 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
         print(f"{ADMIN_USERNAME} created with the configured admin password", flush=True)
     if tls.generated:
         print(f"generated a self-signed TLS certificate in {tls.cert.parent}", flush=True)
-    for task in await runtime.engine.recover():
+    restore, interrupted = await runtime.recover()
+    if restore is not None:
+        print(f"restore {restore.restore_id} was interrupted by the last stop: {restore.outcome}", flush=True)
+    for task in interrupted:
         print(f"task {task.id} ({task.type}) was interrupted by the last stop: now FAILED", flush=True)
 
     @asynccontextmanager

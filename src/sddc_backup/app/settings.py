@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     sqlite_paths: list[Path] = Field(default_factory=list)
     sftp_client_keys: list[Path] = Field(default_factory=list)
     archive_compression_level: int = Field(1, ge=0, le=3)
+    restore_dirs: list[Path] | None = None
+    services_stop: str | None = None
+    services_start: str | None = None
+    services_check: str | None = None
+    services_timeout_seconds: float = Field(300.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     faults: str = ""
 
@@ -67,6 +72,13 @@ class Settings(BaseSettings):
     @property
     def state_store_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'state.db').resolve()}"
+
+    @property
+    def allowed_restore_dirs(self) -> list[Path]:
+        """Where ``backupFile`` paths may point: ``/tmp`` (VCF's way) and ``<data dir>/restore``."""
+        if self.restore_dirs is not None:
+            return self.restore_dirs
+        return [Path("/tmp"), self.data_dir.resolve() / "restore"]  # noqa: S108 - where VCF copies backups
 
     @property
     def passphrase_policy(self) -> PassphrasePolicy:

@@ -219,6 +219,25 @@ class Task:
         self.errors.append(error)
         self._end(TaskStatus.CANCELLED, now)
 
+    def conclude_after_restart(self, error: ErrorRecord | None, note: str, now: datetime) -> None:
+        """End a task whose work a later start of the service finished (``error`` is ``None``: it ends
+        SUCCESSFUL, every unfinished step marked done with the ``note``) or undid (FAILED with only
+        ``error``, which replaces what an earlier stop recorded)."""
+        if error is None:
+            for sub in self.subtasks:
+                if sub.status is not StepStatus.SUCCESSFUL:
+                    sub.stages.append(Stage(note, note, StepStatus.SUCCESSFUL, now, now))
+                    sub.status, sub.completed, sub.errors = StepStatus.SUCCESSFUL, now, []
+                    sub.created = sub.created or now
+            self.errors = []
+            self._end(TaskStatus.SUCCESSFUL, now)
+            return
+        current = self.current_subtask
+        if current is not None:
+            current._finish(StepStatus.FAILED, now, error)
+        self.errors = [error]
+        self._end(TaskStatus.FAILED, now)
+
     def _end(self, status: TaskStatus, now: datetime) -> None:
         self.status = status
         self.completed = now

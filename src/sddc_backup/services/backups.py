@@ -19,6 +19,7 @@ from sddc_backup.archive.manifest import archive_name, base_name, sidecar_text
 from sddc_backup.domain.backup_config import BackupConfiguration
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.errors import InvalidInputError
+from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TYPE
 from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.services.archive_stream import ArchiveStream
@@ -30,12 +31,23 @@ from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
 TASK_TYPE = "SDDC_MANAGER_BACKUP"
-EXCLUSIVE_TYPES = (TASK_TYPE, "SDDC_MANAGER_RESTORE")
+EXCLUSIVE_TYPES = (TASK_TYPE, RESTORE_TYPE)
 SUBTASKS = (
     ("Prepare backup", "Check the configuration and collect the service's settings"),
     ("Back up SDDC Manager", "Archive, compress, encrypt and upload the appliance's state"),
     ("Verify backup", "Check the stored file and write its checksum"),
 )
+
+
+def busy_error(running_type: str) -> InvalidInputError:
+    """400 for a backup or restore asked for while another runs. The appliance's own code for this is
+    not documented; these are ours and stable: the code names what is running."""
+    what = "restore" if running_type == RESTORE_TYPE else "backup"
+    return InvalidInputError(
+        f"A {what} is already running; one backup or restore runs at a time.",
+        error_code=f"{what.upper()}_IN_PROGRESS",
+        remediation="Wait for it to end (GET /v1/tasks?taskStatus=IN_PROGRESS), then try again.",
+    )
 
 
 @dataclass(frozen=True)
@@ -84,13 +96,9 @@ class BackupService:
                 error_code="BACKUP_NOT_CONFIGURED",
                 remediation="Configure them with PATCH /v1/system/backup-configuration.",
             )
-        if self._engine.is_running(EXCLUSIVE_TYPES):
-            # The appliance's own code for this is not documented; this one is ours and stable.
-            raise InvalidInputError(
-                "A backup or restore is already running.",
-                error_code="BACKUP_IN_PROGRESS",
-                remediation="Wait for it to end (GET /v1/tasks?taskStatus=IN_PROGRESS), then try again.",
-            )
+        running = self._engine.running_type(EXCLUSIVE_TYPES)
+        if running is not None:
+            raise busy_error(running)
         resource = Resource(resource_id=self._plan.fqdn, type="SDDC_MANAGER", fqdn=self._plan.fqdn)
         return await self._engine.submit(TASK_TYPE, {}, resources=[resource])
 

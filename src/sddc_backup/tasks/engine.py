@@ -91,8 +91,12 @@ class TaskEngine:
 
     def is_running(self, types: Sequence[str]) -> bool:
         """Whether a task of one of ``types`` is running (or starting) in this process."""
+        return self.running_type(types) is not None
+
+    def running_type(self, types: Sequence[str]) -> str | None:
+        """The type of a running (or starting) task among ``types``, or ``None``."""
         running = [c.task.type for c, _ in self._running.values()]
-        return any(t in types for t in [*running, *self._starting.values()])
+        return next((t for t in [*running, *self._starting.values()] if t in types), None)
 
     def permission_for(self, task_type: str) -> Permission:
         """What a caller needs to retry tasks of ``task_type``; ADMINISTER for a type no longer known."""
@@ -108,11 +112,12 @@ class TaskEngine:
         *,
         name: str | None = None,
         resources: Sequence[Resource] = (),
+        task_id: str | None = None,
     ) -> Task:
         """Create a task of a registered kind, persist it IN_PROGRESS, and start its body."""
         kind = self._kind(task_type)
         task = Task(
-            id=str(uuid.uuid4()),
+            id=task_id or str(uuid.uuid4()),
             name=name or kind.name,
             type=kind.type,
             status=TaskStatus.PENDING,
@@ -177,6 +182,18 @@ class TaskEngine:
             log.warning("task %s (%s) was interrupted by a stop and is now FAILED", task.id, task.type)
             recovered.append(task)
         return recovered
+
+    async def conclude(self, task_id: str, error: ErrorRecord | None, note: str) -> Task | None:
+        """End a task that no run in this process owns, after its work was finished (``error`` is
+        ``None``) or undone at start-up; ``None`` when there is no such task."""
+        if task_id in self._running or task_id in self._starting:
+            return None
+        task = await self._store.get(task_id)
+        if task is None:
+            return None
+        task.conclude_after_restart(error, note, self._clock.now())
+        await self._save(task)
+        return task
 
     async def shutdown(self) -> None:
         """Stop every running body; their tasks end FAILED and retryable, as after a crash."""

@@ -9,6 +9,8 @@ from pydantic import Field
 from sddc_backup.api.schemas.base import VcfModel
 from sddc_backup.api.schemas.errors import Error
 from sddc_backup.domain.clock import to_vcf_timestamp
+from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TASK_TYPE
+from sddc_backup.domain.restore import restore_status_label
 from sddc_backup.domain.tasks import (
     Progress,
 )
@@ -79,12 +81,12 @@ class SubTask(VcfModel):
     errors: list[Error] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, sub: DomainSubTask) -> SubTask:
+    def of(cls, sub: DomainSubTask, restore_style: bool = False) -> SubTask:
         return cls(
             name=sub.name,
             type=sub.name.upper().replace(" ", "_"),
             description=sub.description,
-            status=sub.status.value,
+            status=restore_status_label(sub.status) if restore_style else sub.status.value,
             creation_timestamp=_ts(sub.created),
             completion_timestamp=_ts(sub.completed),
             stages=[Stage.of(s) for s in sub.stages],
@@ -109,14 +111,16 @@ class Task(VcfModel):
 
     @classmethod
     def of(cls, task: DomainTask) -> Task:
+        """The VCF view; a restore task and its phases use the restore-style status spellings."""
+        restore_style = task.type == RESTORE_TASK_TYPE
         return cls(
             id=task.id,
             name=task.name,
             type=task.type,
-            status=task.status.value,
+            status=restore_status_label(task.status) if restore_style else task.status.value,
             creation_timestamp=to_vcf_timestamp(task.created),
             completion_timestamp=_ts(task.completed),
-            sub_tasks=[SubTask.of(s) for s in task.subtasks],
+            sub_tasks=[SubTask.of(s, restore_style) for s in task.subtasks],
             errors=[Error.of_record(e) for e in task.errors],
             resources=[
                 Resource(resource_id=r.resource_id, type=r.type, name=r.name, fqdn=r.fqdn)

@@ -1,0 +1,308 @@
+"""The restore task: ``POST /v1/restores/tasks``, in VCF's phases, all or nothing.
+
+The whole archive is decrypted, verified and extracted into staging before anything live is touched.
+Then each part is swapped in by rename, keeping what it replaces. The restore commits in one
+transaction of the state store (the service's own settings, with the commit record); before that,
+any failure puts every swapped part back, and after it, only clean-up is left. The journal in the
+data directory lets the next start do either after a crash. See docs/design/restore-protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sddc_backup.archive.extract import SafeExtractor
+from sddc_backup.archive.reader import read_archive
+from sddc_backup.domain.backup_config import BackupConfiguration, BackupLocation
+from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
+from sddc_backup.domain.restore import (
+    EXTRACT,
+    OPERATION_NAME,
+    PHASES,
+    POST_RESTORE,
+    RESTORE_CONFIGURATION,
+    RESTORE_DATABASE,
+    RESTORE_SYSTEM_CONFIGURATION,
+    START_SERVICES,
+    STOP_SERVICES,
+    TASK_TYPE,
+    UNQUIESCE,
+    RestoreJournal,
+)
+from sddc_backup.domain.storage import Storage
+from sddc_backup.domain.tasks import Resource, Task
+from sddc_backup.domain.users import Permission
+from sddc_backup.persistence.own_settings_store import OwnSettingsStore
+from sddc_backup.services.appliance import ApplianceLayout
+from sddc_backup.services.backups import EXCLUSIVE_TYPES, busy_error
+from sddc_backup.services.components.postgres import MEMBER as DUMP_MEMBER
+from sddc_backup.services.components.sqlite import restore_copy
+from sddc_backup.services.own_settings import read_own_settings
+from sddc_backup.services.restore import files
+from sddc_backup.services.restore.plan import StagedFile, plan_files
+from sddc_backup.services.restore.source import BackupFileRef, bridged, local_chunks, resolve
+from sddc_backup.services.restore.swaps import Swaps
+from sddc_backup.tasks.controller import TaskController
+from sddc_backup.tasks.engine import TaskEngine, TaskKind
+
+
+class RestoreFailedError(SddcBackupError):
+    error_code = "RESTORE_FAILED"
+
+
+@dataclass(frozen=True)
+class RestoreSetup:
+    """What a restore of this appliance needs, supplied by the composition root."""
+
+    fqdn: str
+    layout: ApplianceLayout
+    staging_root: Path
+    allowed_dirs: Sequence[Path]
+    swaps: Swaps
+    own_settings: OwnSettingsStore
+    configuration: Callable[[], Awaitable[BackupConfiguration]]
+    open_storage: Callable[[BackupLocation], Awaitable[Storage]]
+    keep_users: tuple[str, ...]
+
+
+class RestoreService:
+    def __init__(self, engine: TaskEngine, clock: Clock, setup: RestoreSetup) -> None:
+        self._engine, self._clock, self._setup = engine, clock, setup
+        # Passphrases live in memory only, never in the task store: a restore cannot be retried.
+        self._passphrases: dict[str, bytes] = {}
+
+    @property
+    def swaps(self) -> Swaps:
+        return self._setup.swaps
+
+    @property
+    def own_settings(self) -> OwnSettingsStore:
+        return self._setup.own_settings
+
+    def task_kind(self) -> TaskKind:
+        return TaskKind(
+            type=TASK_TYPE,
+            name=OPERATION_NAME,
+            body=self._run,
+            subtasks=PHASES,
+            cancellable=False,
+            retryable=False,
+            permission=Permission.ADMINISTER,
+            exclusive_with=EXCLUSIVE_TYPES,
+        )
+
+    async def start(self, resource_types: Sequence[str], backup_file: str, passphrase: str) -> Task:
+        """Check the request and start the restore; 400 for a file that cannot be restored."""
+        if not resource_types or any(t != "SDDC_MANAGER" for t in resource_types):
+            raise InvalidInputError(
+                "Only the resource type SDDC_MANAGER can be restored here.",
+                error_code="INVALID_RESTORE_RESOURCE",
+                remediation='Send "elements":[{"resourceType":"SDDC_MANAGER"}].',
+            )
+        if not passphrase:
+            raise InvalidInputError(
+                "encryption.passphrase is required.",
+                error_code="PASSPHRASE_REQUIRED",
+                remediation="Give the passphrase the backup was encrypted with.",
+                context={"field": "encryption.passphrase"},
+            )
+        config = await self._setup.configuration()
+        ref = await resolve(backup_file, self._setup.allowed_dirs, config.location, self._setup.open_storage)
+        running = self._engine.running_type(EXCLUSIVE_TYPES)
+        if running is not None:
+            raise busy_error(running)
+        resource = Resource(resource_id=self._setup.fqdn, type="SDDC_MANAGER", fqdn=self._setup.fqdn)
+        params = {"backupFile": ref.text, "path": str(ref.path) if ref.path else None, "name": ref.name}
+        task_id = str(uuid.uuid4())
+        self._passphrases[task_id] = passphrase.encode()
+        try:
+            return await self._engine.submit(TASK_TYPE, params, resources=[resource], task_id=task_id)
+        except BaseException:
+            self._passphrases.pop(task_id, None)
+            raise
+
+    async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
+        passphrase = self._passphrases.pop(ctrl.task_id, None)
+        if passphrase is None:
+            raise RestoreFailedError(
+                "The restore's passphrase is no longer known (the service restarted).",
+                remediation="Start the restore again with POST /v1/restores/tasks.",
+            )
+        run = _Run(self._setup, ctrl, self._clock, passphrase, _ref(params))
+        await run.execute()
+
+
+def _ref(params: Mapping[str, object]) -> BackupFileRef:
+    path, name = params.get("path"), params.get("name")
+    return BackupFileRef(
+        str(params["backupFile"]), path=Path(str(path)) if path else None, name=str(name) if name else None
+    )
+
+
+class _Run:
+    """One run of the restore body."""
+
+    def __init__(
+        self, setup: RestoreSetup, ctrl: TaskController, clock: Clock, passphrase: bytes, ref: BackupFileRef
+    ) -> None:
+        self.setup, self.ctrl, self.clock, self.passphrase, self.ref = setup, ctrl, clock, passphrase, ref
+        self.staging = setup.staging_root / ctrl.task_id
+        self.journal = RestoreJournal(restore_id=ctrl.task_id, staging=str(self.staging))
+        self.staged: list[StagedFile] = []
+        self.committed = False
+        self.phase = ""
+
+    async def execute(self) -> None:
+        try:
+            await self._phases()
+        except asyncio.CancelledError:
+            raise  # the service is stopping: the next start finishes the roll-back from the journal
+        except BaseException as exc:
+            if self.committed:
+                raise
+            await self.ctrl.stage("Roll back", "Put back everything the restore had replaced")
+            try:
+                await self.setup.swaps.undo(self.journal)
+            except Exception as undo_failure:  # noqa: BLE001 - reported with the first failure
+                raise _not_rolled_back(exc, undo_failure, self.phase) from exc
+            raise _rolled_back(exc, self.phase) from exc
+
+    async def _enter(self, phase: str) -> None:
+        self.phase = phase
+        await self.ctrl.subtask(phase)
+
+    async def _phases(self) -> None:
+        swaps = self.setup.swaps
+        await self._enter(STOP_SERVICES)
+        await self.ctrl.stage("Quiesce the system", "Pause scheduled and automatic backups")
+        swaps.quiesce.pause(self.journal.restore_id)
+        files.remove(self.staging)
+        self.journal.services_stopped = bool(swaps.commands.stop)
+        swaps.journal_file.save(self.journal)
+        await self.ctrl.stage("Stop the services")
+        await swaps.commands.run_stop()
+
+        await self._enter(EXTRACT)
+        await self.ctrl.stage("Decrypt and verify the backup", f"Decrypt, verify and extract {self.ref.text}")
+        await self._extract()
+        await self.ctrl.stage("Check the backup against this appliance")
+        own = await asyncio.to_thread(read_own_settings, self.staging)
+        self.staged = await asyncio.to_thread(plan_files, self.setup.layout, self.staging, self.ctrl.task_id)
+        self.journal.paths = [s.swap for s in self.staged]
+        if swaps.database is not None:
+            self.journal.database = await asyncio.to_thread(swaps.database.plan, self.ctrl.task_id)
+        swaps.journal_file.save(self.journal)  # before anything is created outside the staging directory
+        await self.ctrl.stage("Stage the files beside the live ones")
+        await asyncio.to_thread(self._place_staged)
+
+        await self._enter(RESTORE_CONFIGURATION)
+        for item in self.staged:
+            if item.swap.had_live or item.swap.staged is not None:
+                await self.ctrl.stage(f"Swap {item.swap.target}")
+                await asyncio.to_thread(files.apply, item.swap)
+
+        await self._enter(RESTORE_DATABASE)
+        if swaps.database is not None and self.journal.database is not None:
+            await self.ctrl.stage("Load the dump into a new database")
+            dump = self.staging / DUMP_MEMBER
+            await asyncio.to_thread(swaps.database.load, self.journal.database, dump)
+            await self.ctrl.stage("Swap the databases")
+            await asyncio.to_thread(swaps.database.apply, self.journal.database)
+        else:
+            await self.ctrl.stage("No database to restore", "This appliance protects no PostgreSQL database")
+
+        await self._enter(START_SERVICES)
+        await self.ctrl.stage("Start and check the services")
+        await swaps.commands.run_start()
+
+        await self._enter(RESTORE_SYSTEM_CONFIGURATION)
+        await self.ctrl.stage("Restore the backup configuration and the users")
+        await self.setup.own_settings.replace(
+            own.configuration, own.users, self.setup.keep_users, self.ctrl.task_id, self.clock.now()
+        )
+        self.committed = True
+
+        await self._enter(POST_RESTORE)
+        await self.ctrl.stage("Remove the replaced copies and the staging files")
+        await swaps.finish(self.journal)
+        await self._enter(UNQUIESCE)
+        await self.ctrl.stage("Resume scheduled and automatic backups")
+        swaps.quiesce.resume(self.journal.restore_id)
+
+    async def _extract(self) -> None:
+        loop = asyncio.get_running_loop()
+        storage: Storage | None = None
+        if self.ref.path is not None:
+            total = self.ref.path.stat().st_size
+            chunks = local_chunks(self.ref.path)
+        else:
+            assert self.ref.name is not None
+            config = await self.setup.configuration()
+            if config.location is None:
+                raise InvalidInputError(
+                    "No backup location is configured.", error_code="BACKUP_NOT_CONFIGURED"
+                )
+            storage = await self.setup.open_storage(config.location)
+            total = (await storage.stat(self.ref.name)).size
+            chunks = bridged(aiter(storage.get(self.ref.name)), loop)
+        done = 0
+
+        def counted() -> object:
+            nonlocal done
+            for chunk in chunks:
+                done += len(chunk)
+                loop.call_soon_threadsafe(self.ctrl.progress, done, total)
+                yield chunk
+
+        def extract() -> None:
+            self.staging.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            allowed = tuple(str(p) for p in self.setup.layout.paths)
+            with SafeExtractor(self.staging, allowed, keep_owner=True) as sink:
+                read_archive(counted(), self.passphrase, sink)  # type: ignore[arg-type]
+
+        try:
+            await asyncio.to_thread(extract)
+        finally:
+            if storage is not None:
+                await storage.close()
+
+    def _place_staged(self) -> None:
+        for item in self.staged:
+            if item.extracted is None:
+                continue
+            if item.kind == "sqlite":
+                copy = restore_copy(item.extracted, Path(item.swap.target))
+                assert item.swap.staged is not None
+                copy.rename(item.swap.staged)
+            else:
+                files.place_staged(item.extracted, item.swap)
+
+
+def _rolled_back(exc: BaseException, phase: str) -> SddcBackupError:
+    """The failure as the task reports it: its own code, the phase, and that nothing was changed."""
+    error = exc if isinstance(exc, SddcBackupError) else RestoreFailedError(f"The restore failed: {exc}")
+    error.message = f"{error.message} The restore failed in {phase} and was rolled back."
+    error.remediation = (
+        f"{error.remediation} The appliance is as it was before the restore; nothing needs undoing."
+    )
+    error.context = {**error.context, "phase": phase}
+    return error
+
+
+class RestoreRollbackFailedError(SddcBackupError):
+    error_code = "RESTORE_ROLLBACK_FAILED"
+
+
+def _not_rolled_back(exc: BaseException, undo_failure: Exception, phase: str) -> SddcBackupError:
+    cause = exc.message if isinstance(exc, SddcBackupError) else str(exc)
+    return RestoreRollbackFailedError(
+        f"The restore failed in {phase} ({cause}), and putting the appliance back failed too: {undo_failure}",
+        remediation="Fix the cause of the second failure (a stopped PostgreSQL server, a full disk), then "
+        "restart sddc-backup: it finishes the roll-back from the restore journal at start-up.",
+        context={"phase": phase},
+    )
