@@ -98,6 +98,9 @@ def test_a_restore_by_name_from_the_location(
     extract = task["subTasks"][1]["stages"][0]
     assert extract["progress"]["completed"] == extract["progress"]["total"] > 0
     assert appliance.snapshot() == before
+    # The restore read the whole file and checked it against its manifest: the catalog says so.
+    listed = api.request("GET", "/v1/backups", token).json()["elements"]
+    assert next(b for b in listed if b["fileName"] == name)["manifestVerified"] is True
 
 
 def test_a_wrong_passphrase_fails_in_extract_and_touches_nothing(

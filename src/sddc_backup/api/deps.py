@@ -17,12 +17,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicC
 
 from sddc_backup.domain.errors import AuthenticationError, PermissionDeniedError
 from sddc_backup.domain.users import Permission, role_allows
+from sddc_backup.persistence.catalog import BackupCatalog
 from sddc_backup.services.auth import Authenticator, Principal
 from sddc_backup.services.backups import BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
 from sddc_backup.services.locations import LocationAccess
 from sddc_backup.services.readiness import Readiness
 from sddc_backup.services.restore.service import RestoreService
+from sddc_backup.services.verification import VerificationService
 from sddc_backup.tasks.engine import TaskEngine
 
 
@@ -32,7 +34,9 @@ class ApiServices:
     configuration: BackupConfigurationService
     backups: BackupService
     restores: RestoreService
+    verifications: VerificationService
     locations: LocationAccess
+    catalog: BackupCatalog
     engine: TaskEngine
     readiness: Readiness
 

@@ -19,6 +19,7 @@ from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.tasks import Task
 from sddc_backup.domain.throttle import LoginThrottle
 from sddc_backup.domain.users import ADMIN_USERNAME
+from sddc_backup.persistence.catalog import BackupCatalog
 from sddc_backup.persistence.config_store import BackupConfigurationStore
 from sddc_backup.persistence.database import Database
 from sddc_backup.persistence.key_files import read_or_create_key
@@ -42,6 +43,7 @@ from sddc_backup.services.restore.recovery import RecoveredRestore, recover_rest
 from sddc_backup.services.restore.service import RestoreService, RestoreSetup
 from sddc_backup.services.restore.swaps import Swaps
 from sddc_backup.services.users import UserAdmin
+from sddc_backup.services.verification import VerificationService
 from sddc_backup.tasks.engine import TaskEngine
 
 
@@ -66,6 +68,7 @@ def _restore_service(
     locations: LocationAccess,
     database: Database,
     box: SecretBox,
+    catalog: BackupCatalog,
 ) -> RestoreService:
     data_dir = settings.data_dir
     (data_dir / "restore").mkdir(mode=0o700, exist_ok=True)
@@ -94,6 +97,7 @@ def _restore_service(
             configuration=configuration_store.get,
             open_storage=locations.open,
             keep_users=(ADMIN_USERNAME,),
+            catalog=catalog,
         ),
     )
 
@@ -144,6 +148,7 @@ class Runtime:
                 lockout=timedelta(seconds=settings.login_lockout_seconds),
             ),
         )
+        catalog = BackupCatalog(database.sessions)
         layout = ApplianceLayout(
             paths=tuple(settings.paths),
             postgres_dsn=settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None,
@@ -161,19 +166,24 @@ class Runtime:
                 components=layout.components,
                 protected_paths=tuple(settings.paths),
                 open_storage=lambda config: _location_storage(locations, config),
+                catalog=catalog,
             ),
         )
         engine.register(backups.task_kind())
         restores = _restore_service(
-            settings, clock, engine, layout, configuration_store, locations, database, box
+            settings, clock, engine, layout, configuration_store, locations, database, box, catalog
         )
         engine.register(restores.task_kind())
+        verifications = VerificationService(engine, clock, configuration_store.get, locations.open, catalog)
+        engine.register(verifications.task_kind())
         api = ApiServices(
             auth=auth,
             configuration=configuration,
             backups=backups,
             restores=restores,
+            verifications=verifications,
             locations=locations,
+            catalog=catalog,
             engine=engine,
             readiness=Readiness(database.ping),
         )

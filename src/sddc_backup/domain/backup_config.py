@@ -48,6 +48,14 @@ class BackupLocation:
     password: str | None = None
     ssh_fingerprint: str | None = None
 
+    @property
+    def catalog_key(self) -> str:
+        """Names the directory on its server, for the backup catalog: ``SFTP://user@host:22/dir``."""
+        directory = self.directory_path.rstrip("/") or "/"
+        if self.protocol is LocationProtocol.LOCAL:
+            return f"LOCAL://{directory}"
+        return f"{self.protocol.value}://{self.username}@{self.server}:{self.port}{directory}"
+
     def same_target(self, other: BackupLocation) -> bool:
         """Whether ``other`` names the same account on the same server (so its secret still applies)."""
         return (self.protocol, self.server, self.port, self.username) == (

@@ -22,8 +22,10 @@ from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TYPE
 from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.tasks import Resource, Task
+from sddc_backup.persistence.catalog import BackupCatalog, CatalogEntry
 from sddc_backup.services.archive_stream import ArchiveStream
 from sddc_backup.services.archives import metadata_for
+from sddc_backup.services.configuration import TASK_TYPE as CONFIGURE_TYPE
 from sddc_backup.services.locations import STALE_AFTER
 from sddc_backup.storage.errors import IntegrityError, StorageError
 from sddc_backup.storage.store import BytesSource
@@ -35,17 +37,24 @@ EXCLUSIVE_TYPES = (TASK_TYPE, RESTORE_TYPE)
 SUBTASKS = (
     ("Prepare backup", "Check the configuration and collect the service's settings"),
     ("Back up SDDC Manager", "Archive, compress, encrypt and upload the appliance's state"),
-    ("Verify backup", "Check the stored file and write its checksum"),
+    ("Verify backup", "Check the stored file, write its checksum, and record it in the catalog"),
 )
 
 
+_RUNNING = {
+    TASK_TYPE: ("A backup", "BACKUP_IN_PROGRESS"),
+    RESTORE_TYPE: ("A restore", "RESTORE_IN_PROGRESS"),
+    CONFIGURE_TYPE: ("A change of the backup configuration", "CONFIGURATION_CHANGE_IN_PROGRESS"),
+}
+
+
 def busy_error(running_type: str) -> InvalidInputError:
-    """400 for a backup or restore asked for while another runs. The appliance's own code for this is
-    not documented; these are ours and stable: the code names what is running."""
-    what = "restore" if running_type == RESTORE_TYPE else "backup"
+    """400 for an operation asked for while one it excludes runs. The appliance's own code for this is
+    not documented; these are ours and stable, and the code names what is running."""
+    what, code = _RUNNING.get(running_type, ("A backup", "BACKUP_IN_PROGRESS"))
     return InvalidInputError(
-        f"A {what} is already running; one backup or restore runs at a time.",
-        error_code=f"{what.upper()}_IN_PROGRESS",
+        f"{what} is already running; one backup or restore runs at a time.",
+        error_code=code,
         remediation="Wait for it to end (GET /v1/tasks?taskStatus=IN_PROGRESS), then try again.",
     )
 
@@ -60,6 +69,7 @@ class BackupPlan:
     components: Callable[[dict[str, bytes], float], Sequence[ArchiveSource]]
     protected_paths: Sequence[Path]
     open_storage: Callable[[BackupConfiguration], Awaitable[Storage]]
+    catalog: BackupCatalog
 
 
 class BackupService:
@@ -139,6 +149,11 @@ class BackupService:
             await _check_stored(storage, name, stream)
             await ctrl.stage("Write the checksum sidecar")
             await storage.put(name + ".sha256", BytesSource(sidecar_text(name, result.sha256).encode()))
+            await ctrl.stage("Record the backup in the catalog")
+            assert config.location is not None
+            info = result.info
+            entry = CatalogEntry(name, info.size, result.sha256, created, info.modified, ctrl.task_id, None)
+            await self._plan.catalog.record(config.location.catalog_key, entry)
         finally:
             await storage.close()
 

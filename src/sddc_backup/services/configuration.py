@@ -18,7 +18,9 @@ from sddc_backup.domain.backup_config import (
 )
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.config_rules import resolve_configuration
+from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.passphrase import PassphrasePolicy
+from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TYPE
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.config_store import BackupConfigurationStore
@@ -69,6 +71,13 @@ class BackupConfigurationService:
         """Check ``spec`` against the rules (``ConfigurationRuleError`` names each one it breaks) and
         start the task that applies it."""
         resolve_configuration(spec, await self._store.get(), self._policy, partial=partial)
+        if self._engine.is_running((RESTORE_TYPE,)):
+            # The restore replaces the configuration when it commits; a change now would be lost.
+            raise InvalidInputError(
+                "A restore is running; it sets the backup configuration from the backup.",
+                error_code="RESTORE_IN_PROGRESS",
+                remediation="Wait for the restore to end, then change the configuration.",
+            )
         name = "Edit backup configuration" if partial else "Configure backup settings"
         return await self._engine.submit(
             TASK_TYPE,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sddc_backup.archive.manifest import parse_archive_name
 from sddc_backup.domain.backup_config import BackupLocation
 from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.storage import Storage
+from sddc_backup.persistence.catalog import BackupCatalog, CatalogEntry
 from sddc_backup.storage.errors import ObjectNotFoundError
 
 SIDECAR = ".sha256"
@@ -23,6 +24,7 @@ class BackupFile:
     created: datetime | None
     modified: datetime
     sha256: str | None
+    verified: datetime | None = None  # the last full check of this very file (see ``_verified``)
 
 
 def not_configured() -> InvalidInputError:
@@ -34,16 +36,32 @@ def not_configured() -> InvalidInputError:
 
 
 async def list_backups(
-    location: BackupLocation | None, opener: Callable[[BackupLocation], Awaitable[Storage]]
+    location: BackupLocation | None,
+    opener: Callable[[BackupLocation], Awaitable[Storage]],
+    catalog: BackupCatalog,
 ) -> list[BackupFile]:
-    """Backup files (by our naming pattern), newest first, each with its sidecar digest if present."""
+    """Backup files (by our naming pattern), newest first, each with its sidecar digest if present
+    and the time of its last full check."""
     if location is None:
         raise not_configured()
     storage = await opener(location)
     try:
-        return await _list(storage)
+        found = await _list(storage)
     finally:
         await storage.close()
+    known = await catalog.entries(location.catalog_key)
+    return [replace(b, verified=_verified(b, known.get(b.name))) for b in found]
+
+
+def _verified(found: BackupFile, entry: CatalogEntry | None) -> datetime | None:
+    """When the file was last decrypted and checked member by member against its manifest, provided
+    it is still that file: the same size and modification time (as the location reports them, so
+    that the two clocks need not agree), and the sidecar still names the digest that was checked."""
+    if entry is None or entry.verified is None:
+        return None
+    if (entry.size, entry.sha256, entry.modified) != (found.size, found.sha256, found.modified):
+        return None
+    return entry.verified
 
 
 async def _list(storage: Storage) -> list[BackupFile]:
@@ -54,12 +72,13 @@ async def _list(storage: Storage) -> list[BackupFile]:
         created = parse_archive_name(obj.name)
         if created is None:
             continue
-        digest = await _sidecar(storage, obj.name) if obj.name + SIDECAR in names else None
+        digest = await sidecar_digest(storage, obj.name) if obj.name + SIDECAR in names else None
         found.append(BackupFile(obj.name, obj.size, created, obj.modified, digest))
     return sorted(found, key=lambda b: (b.created or b.modified, b.name), reverse=True)
 
 
-async def _sidecar(storage: Storage, name: str) -> str | None:
+async def sidecar_digest(storage: Storage, name: str) -> str | None:
+    """The digest that ``<name>.sha256`` names for ``name``; ``None`` without a usable sidecar."""
     try:
         data = b"".join([c async for c in storage.get(name + SIDECAR, 0, MAX_SIDECAR)])
     except ObjectNotFoundError:

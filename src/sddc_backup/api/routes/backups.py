@@ -31,6 +31,20 @@ class BackupTask(VcfModel):
     errors: list[Error] = Field(default_factory=list)
 
 
+class VerificationSpec(VcfModel):
+    file_name: str = Field(description="a fileName from GET /v1/backups")
+
+
+@router.post(
+    "/verifications", status_code=202, response_model=Task, responses=error_responses(400, 401, 403, 429, 500)
+)
+async def verify_backup(spec: VerificationSpec, services: Services, _: Operator) -> JSONResponse:
+    """Our extension: read a backup back from the location and check it completely (decryption, every
+    member against the manifest, the file against its sidecar). Follow it with ``GET /v1/tasks/{id}``;
+    ``GET /v1/backups`` then shows ``manifestVerified``."""
+    return vcf_json(Task.of(await services.verifications.start(spec.file_name)), 202)
+
+
 @router.post(
     "/tasks", status_code=202, response_model=BackupTask, responses=error_responses(400, 401, 403, 429, 500)
 )

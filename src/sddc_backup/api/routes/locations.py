@@ -98,7 +98,7 @@ async def get_backup_location_fingerprint(
 async def list_backups(services: Services, _: Reader) -> JSONResponse:
     """Our extension: the backup files on the configured location, newest first."""
     config = await services.configuration.get()
-    found = await inventory.list_backups(config.location, services.locations.open)
+    found = await inventory.list_backups(config.location, services.locations.open, services.catalog)
     elements = [
         Backup(
             file_name=b.name,
@@ -106,6 +106,8 @@ async def list_backups(services: Services, _: Reader) -> JSONResponse:
             creation_timestamp=to_vcf_timestamp(b.created) if b.created else None,
             modification_timestamp=to_vcf_timestamp(b.modified),
             sha256=b.sha256,
+            manifest_verified=b.verified is not None,
+            verification_timestamp=to_vcf_timestamp(b.verified) if b.verified else None,
         )
         for b in found
     ]

@@ -47,7 +47,10 @@ class Backup(VcfModel):
     creation_timestamp: str | None = None
     modification_timestamp: str
     sha256: str | None = Field(None, description="from the .sha256 sidecar, when there is one")
-    manifest_verified: bool = False
+    manifest_verified: bool = Field(
+        False, description="the file was decrypted and every member checked against its manifest"
+    )
+    verification_timestamp: str | None = Field(None, description="when that check last passed")
 
 
 class PageOfBackup(VcfModel):

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sddc_backup.archive.extract import SafeExtractor
-from sddc_backup.archive.reader import read_archive
 from sddc_backup.domain.backup_config import BackupConfiguration, BackupLocation
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
@@ -34,18 +33,21 @@ from sddc_backup.domain.restore import (
     UNQUIESCE,
     RestoreJournal,
 )
-from sddc_backup.domain.storage import Storage
+from sddc_backup.domain.storage import ObjectInfo, Storage
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
+from sddc_backup.persistence.catalog import BackupCatalog
 from sddc_backup.persistence.own_settings_store import OwnSettingsStore
 from sddc_backup.services.appliance import ApplianceLayout
+from sddc_backup.services.archive_read import CheckedArchive, check_archive, from_async
 from sddc_backup.services.backups import EXCLUSIVE_TYPES, busy_error
 from sddc_backup.services.components.postgres import MEMBER as DUMP_MEMBER
 from sddc_backup.services.components.sqlite import restore_copy
+from sddc_backup.services.configuration import TASK_TYPE as CONFIGURE_TYPE
 from sddc_backup.services.own_settings import read_own_settings
 from sddc_backup.services.restore import files
 from sddc_backup.services.restore.plan import StagedFile, plan_files
-from sddc_backup.services.restore.source import BackupFileRef, bridged, local_chunks, resolve
+from sddc_backup.services.restore.source import BackupFileRef, local_chunks, resolve
 from sddc_backup.services.restore.swaps import Swaps
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
@@ -68,6 +70,7 @@ class RestoreSetup:
     configuration: Callable[[], Awaitable[BackupConfiguration]]
     open_storage: Callable[[BackupLocation], Awaitable[Storage]]
     keep_users: tuple[str, ...]
+    catalog: BackupCatalog
 
 
 class RestoreService:
@@ -113,7 +116,8 @@ class RestoreService:
             )
         config = await self._setup.configuration()
         ref = await resolve(backup_file, self._setup.allowed_dirs, config.location, self._setup.open_storage)
-        running = self._engine.running_type(EXCLUSIVE_TYPES)
+        # A configuration change that lands after the commit would undo part of the restore.
+        running = self._engine.running_type((*EXCLUSIVE_TYPES, CONFIGURE_TYPE))
         if running is not None:
             raise busy_error(running)
         resource = Resource(resource_id=self._setup.fqdn, type="SDDC_MANAGER", fqdn=self._setup.fqdn)
@@ -156,6 +160,7 @@ class _Run:
         self.staged: list[StagedFile] = []
         self.committed = False
         self.phase = ""
+        self.stored: ObjectInfo | None = None  # the file on the location, for a restore by name
 
     async def execute(self) -> None:
         try:
@@ -189,7 +194,8 @@ class _Run:
 
         await self._enter(EXTRACT)
         await self.ctrl.stage("Decrypt and verify the backup", f"Decrypt, verify and extract {self.ref.text}")
-        await self._extract()
+        checked = await self._extract()
+        await self._record_verified(checked)
         await self.ctrl.stage("Check the backup against this appliance")
         own = await asyncio.to_thread(read_own_settings, self.staging)
         self.staged = await asyncio.to_thread(plan_files, self.setup.layout, self.staging, self.ctrl.task_id)
@@ -234,42 +240,46 @@ class _Run:
         await self.ctrl.stage("Resume scheduled and automatic backups")
         swaps.quiesce.resume(self.journal.restore_id)
 
-    async def _extract(self) -> None:
-        loop = asyncio.get_running_loop()
-        storage: Storage | None = None
+    async def _extract(self) -> CheckedArchive:
+        """Decrypt, check and extract the whole backup into staging, reporting bytes read."""
+        self.staging.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        allowed = tuple(str(p) for p in self.setup.layout.paths)
+
+        def sink() -> SafeExtractor:
+            return SafeExtractor(self.staging, allowed, keep_owner=True)
+
         if self.ref.path is not None:
             total = self.ref.path.stat().st_size
-            chunks = local_chunks(self.ref.path)
-        else:
-            assert self.ref.name is not None
-            config = await self.setup.configuration()
-            if config.location is None:
-                raise InvalidInputError(
-                    "No backup location is configured.", error_code="BACKUP_NOT_CONFIGURED"
-                )
-            storage = await self.setup.open_storage(config.location)
-            total = (await storage.stat(self.ref.name)).size
-            chunks = bridged(aiter(storage.get(self.ref.name)), loop)
-        done = 0
-
-        def counted() -> object:
-            nonlocal done
-            for chunk in chunks:
-                done += len(chunk)
-                loop.call_soon_threadsafe(self.ctrl.progress, done, total)
-                yield chunk
-
-        def extract() -> None:
-            self.staging.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            allowed = tuple(str(p) for p in self.setup.layout.paths)
-            with SafeExtractor(self.staging, allowed, keep_owner=True) as sink:
-                read_archive(counted(), self.passphrase, sink)  # type: ignore[arg-type]
-
+            return await check_archive(
+                local_chunks(self.ref.path), self.passphrase, sink, lambda n: self.ctrl.progress(n, total)
+            )
+        assert self.ref.name is not None
+        config = await self.setup.configuration()
+        if config.location is None:
+            raise InvalidInputError("No backup location is configured.", error_code="BACKUP_NOT_CONFIGURED")
+        storage = await self.setup.open_storage(config.location)
         try:
-            await asyncio.to_thread(extract)
+            stored = self.stored = await storage.stat(self.ref.name)
+            chunks = from_async(aiter(storage.get(self.ref.name)), asyncio.get_running_loop())
+            return await check_archive(
+                chunks, self.passphrase, sink, lambda n: self.ctrl.progress(n, stored.size)
+            )
         finally:
-            if storage is not None:
-                await storage.close()
+            await storage.close()
+
+    async def _record_verified(self, checked: CheckedArchive) -> None:
+        """The whole file was just checked against its manifest: say so in the catalog, if this is a
+        file that the catalog knows on the configured location (by name, with the same digest)."""
+        config = await self.setup.configuration()
+        if checked.report.legacy or config.location is None or self.stored is None:
+            return  # a copy on this server: the file on the location was not the one read
+        await self.setup.catalog.mark_verified(
+            config.location.catalog_key,
+            self.stored.name,
+            checked.sha256,
+            self.stored.modified,
+            self.clock.now(),
+        )
 
     def _place_staged(self) -> None:
         for item in self.staged:

@@ -8,10 +8,9 @@ directories, something that is not a regular file.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -100,16 +99,3 @@ def local_chunks(path: Path) -> Iterator[bytes]:
     with os.fdopen(fd, "rb") as handle:
         while chunk := handle.read(READ_SIZE):
             yield chunk
-
-
-def bridged(chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop) -> Iterator[bytes]:
-    """An async byte stream read from a worker thread (the archive reader is synchronous)."""
-    while (chunk := asyncio.run_coroutine_threadsafe(_next(chunks), loop).result()) is not None:
-        yield chunk
-
-
-async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
-    try:
-        return await anext(chunks)
-    except StopAsyncIteration:
-        return None
