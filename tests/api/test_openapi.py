@@ -25,6 +25,7 @@ ROUTES = {
     ("get", "/v1/backups"),
     ("post", "/v1/backups/tasks"),
     ("post", "/v1/backups/verifications"),
+    ("post", "/v1/backups/retention"),
     ("post", "/v1/restores/tasks"),
     ("get", "/v1/restores/tasks/{task_id}"),
 }

@@ -5,6 +5,7 @@ one, against a real SFTP server and both state stores."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from tests.support.http import Api, assert_vcf_error
@@ -92,3 +93,28 @@ def test_verification_refuses_what_it_cannot_check(
     ):
         r = api.request("POST", "/v1/backups/verifications", token, json={"fileName": name})
         assert_vcf_error(r, 400, code)
+
+
+def test_backups_taken_within_one_second_never_replace_each_other(
+    fresh_server: ServerProcess, tmp_path: Path
+) -> None:
+    """File names have a resolution of one second; quick backups must still all be kept."""
+    fresh_server.start()
+    api = Api(fresh_server)
+    token = api.token()
+    target = tmp_path / "local-backups"
+    target.mkdir()
+    spec = {
+        "backupLocations": [{"protocol": "LOCAL", "directoryPath": str(target)}],
+        "encryption": {"passphrase": PASSPHRASE},
+    }
+    r = api.request("PUT", "/v1/system/backup-configuration", token, json=spec)
+    assert api.wait_task(r.json()["id"], token)["status"] == "SUCCESSFUL"
+    for _ in range(4):
+        r = api.request(
+            "POST", "/v1/backups/tasks", token, json={"elements": [{"resourceType": "SDDC_MANAGER"}]}
+        )
+        assert api.wait_task(r.json()["id"], token, timeout=60)["status"] == "SUCCESSFUL"
+    archives = sorted(p.name for p in target.iterdir() if p.name.endswith(".tar.gz"))
+    assert len(archives) == 4
+    assert len(api.request("GET", "/v1/backups", token).json()["elements"]) == 4

@@ -94,6 +94,7 @@ def test_a_backup_streams_to_sftp_and_opens_with_openssl_and_tar(
         "Prepare backup",
         "Back up SDDC Manager",
         "Verify backup",
+        "Apply the retention policy",
     ]
     upload = task["subTasks"][1]["stages"][0]
     assert upload["progress"]["completed"] > 0

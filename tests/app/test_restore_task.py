@@ -65,7 +65,7 @@ def test_a_restore_brings_back_every_part_byte_for_byte(
     assert appliance.snapshot() != before
     databases = appliance.databases()
 
-    copy = Path("/tmp") / f"{tmp_path.name}-{name}"  # noqa: S108 - where VCF operators copy backups
+    copy = Path("/tmp") / f"{tmp_path.name}-{name}"
     shutil.copyfile(sftp_server.directory / name, copy)
     try:
         task = restore(api, token, str(copy))
@@ -127,9 +127,9 @@ def test_refused_backup_files(server: ServerProcess, tmp_path: Path) -> None:
     server.start()
     api = Api(server)
     token = api.token()
-    outside = Path("/var/tmp") / f"{tmp_path.name}-outside.tar.gz"  # noqa: S108 - not an allowed directory
+    outside = Path("/var/tmp") / f"{tmp_path.name}-outside.tar.gz"
     outside.write_bytes(b"x")
-    link = Path("/tmp") / f"{tmp_path.name}-link.tar.gz"  # noqa: S108
+    link = Path("/tmp") / f"{tmp_path.name}-link.tar.gz"
     link.symlink_to(outside)
     try:
         for backup_file, code in (

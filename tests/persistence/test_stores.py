@@ -73,7 +73,7 @@ def test_secret_box_round_trip_and_key_file(tmp_path: Path) -> None:
 async def test_schema_is_at_the_newest_revision(database: Database) -> None:
     async with database.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0001"
+    assert version == "0002"
 
 
 async def test_configuration_round_trips_with_sealed_secrets(database: Database, tmp_path: Path) -> None:

@@ -28,9 +28,11 @@ class Appliance:
     def create(cls, root: Path, postgres: PostgresCluster, rows: int = 2000) -> Appliance:
         database = f"app_{uuid.uuid4().hex[:8]}"
         url = postgres.create_database(database)
-        app = cls(postgres, database, url, (root / "etc" / "vcf", root / "opt" / "vmware" / "vcf"), root / "inv.db")
+        app = cls(
+            postgres, database, url, (root / "etc" / "vcf", root / "opt" / "vmware" / "vcf"), root / "inv.db"
+        )
         app.psql(
-            "CREATE TABLE host (id serial PRIMARY KEY, fqdn text NOT NULL);"
+            "CREATE TABLE host (id serial PRIMARY KEY, fqdn text NOT NULL);"  # noqa: S608 - a test's own SQL
             f"INSERT INTO host (fqdn) SELECT 'esx-' || g FROM generate_series(1, {rows}) g;"
             "CREATE TABLE domain (id int PRIMARY KEY, name text); INSERT INTO domain VALUES (1, 'mgmt');"
         )
@@ -74,7 +76,7 @@ class Appliance:
     def snapshot(self) -> dict[str, Any]:
         """Everything a restore must bring back, byte for byte."""
         data = {
-            table: self.psql(f"COPY (SELECT * FROM {table} ORDER BY 1) TO STDOUT")
+            table: self.psql(f"COPY (SELECT * FROM {table} ORDER BY 1) TO STDOUT")  # noqa: S608
             for table in ("host", "domain")
         }
         schema = self.psql(
@@ -89,7 +91,9 @@ class Appliance:
 
     def change_everything(self) -> None:
         """Change every part, the way a day of operations (or a bad upgrade) would."""
-        self.psql("DELETE FROM host WHERE id % 2 = 0; UPDATE domain SET name = 'changed'; CREATE TABLE junk (x int);")
+        self.psql(
+            "DELETE FROM host WHERE id % 2 = 0; UPDATE domain SET name = 'changed';CREATE TABLE junk (x int);"
+        )
         conf, opt = self.trees
         (conf / "app.properties").write_text("a=2\n")
         (conf / "new-file").write_text("added after the backup\n")
@@ -106,7 +110,7 @@ def tree_hashes(root: Path) -> dict[str, Any]:
         st = path.lstat()
         entry: dict[str, Any] = {"mode": st.st_mode, "mtime": st.st_mtime_ns}
         if path.is_symlink():
-            entry["target"] = os.readlink(path)
+            entry["target"] = str(path.readlink())
         elif path.is_file():
             entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         found[str(path.relative_to(root))] = entry

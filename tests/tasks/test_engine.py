@@ -261,7 +261,7 @@ async def test_a_retry_waits_its_turn_behind_an_exclusive_task(tmp_path: Path) -
     async with sqlite_database(tmp_path) as db:
         engine = engine_with(
             task_store(db, tmp_path),
-            TaskKind("HOLD", "Hold", holds, exclusive_with=("HOLD", "FAIL")),
+            TaskKind("HOLD", "Hold", holds, exclusive_with=("HOLD", "FAIL"), busy_code="HOLD_IN_PROGRESS"),
             TaskKind("FAIL", "Fail", fails, exclusive_with=("HOLD", "FAIL")),
         )
         failed = await engine.submit("FAIL", {})
@@ -270,7 +270,7 @@ async def test_a_retry_waits_its_turn_behind_an_exclusive_task(tmp_path: Path) -
         assert engine.is_running(("HOLD",))
         with pytest.raises(ConflictError) as caught:
             await engine.retry(failed.id)
-        assert caught.value.error_code == "BACKUP_IN_PROGRESS"
+        assert caught.value.error_code == "HOLD_IN_PROGRESS"  # the running kind's own code
         gate.set()
         await wait_end(engine, holding.id)
         await engine.retry(failed.id)  # its turn now

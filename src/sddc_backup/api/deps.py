@@ -24,6 +24,7 @@ from sddc_backup.services.configuration import BackupConfigurationService
 from sddc_backup.services.locations import LocationAccess
 from sddc_backup.services.readiness import Readiness
 from sddc_backup.services.restore.service import RestoreService
+from sddc_backup.services.retention import RetentionService
 from sddc_backup.services.verification import VerificationService
 from sddc_backup.tasks.engine import TaskEngine
 
@@ -35,6 +36,7 @@ class ApiServices:
     backups: BackupService
     restores: RestoreService
     verifications: VerificationService
+    retention: RetentionService
     locations: LocationAccess
     catalog: BackupCatalog
     engine: TaskEngine

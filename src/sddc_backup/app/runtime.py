@@ -6,6 +6,8 @@ Local commands (``users``) and the server both start from a ``Runtime``.
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -40,8 +42,11 @@ from sddc_backup.services.restore.commands import ServiceCommands
 from sddc_backup.services.restore.database import DatabaseSwapper
 from sddc_backup.services.restore.journal import JournalFile
 from sddc_backup.services.restore.recovery import RecoveredRestore, recover_restore
-from sddc_backup.services.restore.service import RestoreService, RestoreSetup
+from sddc_backup.services.restore.run import RestoreSetup
+from sddc_backup.services.restore.service import RestoreService
 from sddc_backup.services.restore.swaps import Swaps
+from sddc_backup.services.retention import RetentionService
+from sddc_backup.services.scheduler import Scheduler
 from sddc_backup.services.users import UserAdmin
 from sddc_backup.services.verification import VerificationService
 from sddc_backup.tasks.engine import TaskEngine
@@ -69,6 +74,7 @@ def _restore_service(
     database: Database,
     box: SecretBox,
     catalog: BackupCatalog,
+    quiesce: Quiesce,
 ) -> RestoreService:
     data_dir = settings.data_dir
     (data_dir / "restore").mkdir(mode=0o700, exist_ok=True)
@@ -82,7 +88,7 @@ def _restore_service(
         JournalFile(data_dir / "restore-journal.json"),
         DatabaseSwapper(layout.postgres_dsn) if layout.postgres_dsn else None,
         commands,
-        Quiesce(),
+        quiesce,
     )
     return RestoreService(
         engine,
@@ -115,6 +121,8 @@ class Runtime:
     layout: ApplianceLayout
     restore_swaps: Swaps
     own_settings: OwnSettingsStore
+    scheduler: Scheduler
+    _scheduler_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -149,6 +157,7 @@ class Runtime:
             ),
         )
         catalog = BackupCatalog(database.sessions)
+        quiesce = Quiesce()
         layout = ApplianceLayout(
             paths=tuple(settings.paths),
             postgres_dsn=settings.postgres_dsn.get_secret_value() if settings.postgres_dsn else None,
@@ -167,21 +176,36 @@ class Runtime:
                 protected_paths=tuple(settings.paths),
                 open_storage=lambda config: _location_storage(locations, config),
                 catalog=catalog,
+                quiesce=quiesce,
             ),
         )
         engine.register(backups.task_kind())
         restores = _restore_service(
-            settings, clock, engine, layout, configuration_store, locations, database, box, catalog
+            settings, clock, engine, layout, configuration_store, locations, database, box, catalog, quiesce
         )
         engine.register(restores.task_kind())
+        scheduler = Scheduler(
+            clock,
+            configuration_store.get,
+            backups,
+            engine,
+            restores.swaps.quiesce,
+            SettingsStore(database.sessions),
+            state_change_delay=settings.state_change_delay_seconds,
+        )
         verifications = VerificationService(engine, clock, configuration_store.get, locations.open, catalog)
         engine.register(verifications.task_kind())
+        retention = RetentionService(
+            engine, clock, configuration_store.get, locations.open, catalog, settings.fqdn
+        )
+        engine.register(retention.task_kind())
         api = ApiServices(
             auth=auth,
             configuration=configuration,
             backups=backups,
             restores=restores,
             verifications=verifications,
+            retention=retention,
             locations=locations,
             catalog=catalog,
             engine=engine,
@@ -199,6 +223,7 @@ class Runtime:
             layout,
             restores.swaps,
             restores.own_settings,
+            scheduler,
         )
 
     async def recover(self) -> tuple[RecoveredRestore | None, list[Task]]:
@@ -206,6 +231,14 @@ class Runtime:
         restore = await recover_restore(self.restore_swaps, self.own_settings, self.engine)
         return restore, await self.engine.recover()
 
+    def start_scheduler(self) -> None:
+        """Run scheduled backups (and backups after changes) in the background until ``close``."""
+        self._scheduler_task = asyncio.get_running_loop().create_task(self.scheduler.run())
+
     async def close(self) -> None:
+        if self._scheduler_task is not None:
+            self._scheduler_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._scheduler_task
         await self.engine.shutdown()
         await self.database.close()

@@ -66,6 +66,7 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         print(f"TLS certificate {tls.cert} SHA-256 fingerprint: {tls.fingerprint}", flush=True)
         print(f"sddc-backup listening on https://{settings.host}:{settings.port}", flush=True)
+        runtime.start_scheduler()
         try:
             yield
         finally:

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     services_start: str | None = None
     services_check: str | None = None
     services_timeout_seconds: float = Field(300.0, gt=0)
+    state_change_delay_seconds: float = Field(5.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     faults: str = ""
 

@@ -102,6 +102,12 @@ def parse_archive_name(file_name: str) -> datetime | None:
     return datetime.strptime(found["stamp"], "%Y-%m-%d-%H-%M-%S").replace(tzinfo=UTC)
 
 
+def is_backup_of(file_name: str, fqdn: str) -> bool:
+    """Whether ``file_name`` is one of our backup names, for the appliance ``fqdn``."""
+    found = _NAME.fullmatch(file_name)
+    return found is not None and found["host"] == fqdn.replace(".", "-")
+
+
 def sidecar_text(file_name: str, sha256: str) -> str:
     """The ``<file>.sha256`` content, in ``sha256sum`` format."""
     return f"{sha256}  {file_name}\n"

@@ -96,6 +96,8 @@ class RestoreJournal:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RestoreJournal:
         """The inverse of ``to_dict``; raises ``ValueError`` for a document that is not a journal."""
+        if not isinstance(raw, dict) or raw.get("formatVersion", 1) != 1:
+            raise ValueError("not a restore journal: not a version 1 journal object")
         try:
             database = raw.get("database")
             return cls(
@@ -105,5 +107,5 @@ class RestoreJournal:
                 paths=[PathSwap(**p) for p in raw.get("paths", [])],
                 database=None if database is None else DatabaseSwap(**database),
             )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a restore journal: {exc}") from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a restore journal: a field is missing or wrong ({exc})") from exc

@@ -19,10 +19,11 @@ class TaskStatus(StrEnum):
     SUCCESSFUL = "SUCCESSFUL"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"  # never ran: a scheduled run that another operation was in the way of
 
     @property
     def is_terminal(self) -> bool:
-        return self in (TaskStatus.SUCCESSFUL, TaskStatus.FAILED, TaskStatus.CANCELLED)
+        return self in (TaskStatus.SUCCESSFUL, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.SKIPPED)
 
 
 class StepStatus(StrEnum):
@@ -219,12 +220,22 @@ class Task:
         self.errors.append(error)
         self._end(TaskStatus.CANCELLED, now)
 
+    def skip(self, reason: ErrorRecord, now: datetime) -> None:
+        """End a task that never ran, saying why; every planned step is SKIPPED."""
+        for sub in self.subtasks:
+            sub.status = StepStatus.SKIPPED
+        self.errors = [reason]
+        self._end(TaskStatus.SKIPPED, now)
+
     def conclude_after_restart(self, error: ErrorRecord | None, note: str, now: datetime) -> None:
         """End a task whose work a later start of the service finished (``error`` is ``None``: it ends
         SUCCESSFUL, every unfinished step marked done with the ``note``) or undid (FAILED with only
         ``error``, which replaces what an earlier stop recorded)."""
         if error is None:
             for sub in self.subtasks:
+                for stage in sub.stages:
+                    if stage.status is StepStatus.IN_PROGRESS:
+                        stage.status, stage.completed = StepStatus.SUCCESSFUL, now
                 if sub.status is not StepStatus.SUCCESSFUL:
                     sub.stages.append(Stage(note, note, StepStatus.SUCCESSFUL, now, now))
                     sub.status, sub.completed, sub.errors = StepStatus.SUCCESSFUL, now, []

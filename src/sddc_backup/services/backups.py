@@ -12,51 +12,40 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sddc_backup.archive.entries import ArchiveSource
 from sddc_backup.archive.manifest import archive_name, base_name, sidecar_text
 from sddc_backup.domain.backup_config import BackupConfiguration
 from sddc_backup.domain.clock import Clock
-from sddc_backup.domain.errors import InvalidInputError
-from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TYPE
+from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
 from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.persistence.catalog import BackupCatalog, CatalogEntry
 from sddc_backup.services.archive_stream import ArchiveStream
 from sddc_backup.services.archives import metadata_for
-from sddc_backup.services.configuration import TASK_TYPE as CONFIGURE_TYPE
+from sddc_backup.services.exclusive import BACKUP_TYPE, EXCLUSIVE_TYPES, busy_code, busy_error
 from sddc_backup.services.locations import STALE_AFTER
-from sddc_backup.storage.errors import IntegrityError, StorageError
+from sddc_backup.services.quiesce import Quiesce
+from sddc_backup.services.retention import apply_retention
+from sddc_backup.storage.errors import IntegrityError, ObjectNotFoundError, StorageError
 from sddc_backup.storage.store import BytesSource
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
-TASK_TYPE = "SDDC_MANAGER_BACKUP"
-EXCLUSIVE_TYPES = (TASK_TYPE, RESTORE_TYPE)
+TASK_TYPE = BACKUP_TYPE
 SUBTASKS = (
     ("Prepare backup", "Check the configuration and collect the service's settings"),
     ("Back up SDDC Manager", "Archive, compress, encrypt and upload the appliance's state"),
     ("Verify backup", "Check the stored file, write its checksum, and record it in the catalog"),
+    ("Apply the retention policy", "Delete the backups that no retention rule keeps"),
 )
+TRIGGERS = {"MANUAL": "", "SCHEDULED": " (scheduled)", "STATE_CHANGE": " (after a change)"}
 
 
-_RUNNING = {
-    TASK_TYPE: ("A backup", "BACKUP_IN_PROGRESS"),
-    RESTORE_TYPE: ("A restore", "RESTORE_IN_PROGRESS"),
-    CONFIGURE_TYPE: ("A change of the backup configuration", "CONFIGURATION_CHANGE_IN_PROGRESS"),
-}
-
-
-def busy_error(running_type: str) -> InvalidInputError:
-    """400 for an operation asked for while one it excludes runs. The appliance's own code for this is
-    not documented; these are ours and stable, and the code names what is running."""
-    what, code = _RUNNING.get(running_type, ("A backup", "BACKUP_IN_PROGRESS"))
-    return InvalidInputError(
-        f"{what} is already running; one backup or restore runs at a time.",
-        error_code=code,
-        remediation="Wait for it to end (GET /v1/tasks?taskStatus=IN_PROGRESS), then try again.",
-    )
+class RetentionFailedError(SddcBackupError):
+    error_code = "RETENTION_FAILED"
 
 
 @dataclass(frozen=True)
@@ -70,6 +59,7 @@ class BackupPlan:
     protected_paths: Sequence[Path]
     open_storage: Callable[[BackupConfiguration], Awaitable[Storage]]
     catalog: BackupCatalog
+    quiesce: Quiesce
 
 
 class BackupService:
@@ -89,10 +79,13 @@ class BackupService:
             body=self._run,
             subtasks=SUBTASKS,
             exclusive_with=EXCLUSIVE_TYPES,
+            busy_code=busy_code(TASK_TYPE),
         )
 
-    async def start(self, resource_types: Sequence[str]) -> Task:
-        """Start a backup of ``SDDC_MANAGER``; 400 when it is not configured or another runs."""
+    async def start(self, resource_types: Sequence[str], trigger: str = "MANUAL") -> Task:
+        """Start a backup of ``SDDC_MANAGER``; 400 when it is not configured or another runs.
+
+        ``trigger`` (``MANUAL``, ``SCHEDULED``, ``STATE_CHANGE``) is shown in the task's name."""
         if not resource_types or any(t != "SDDC_MANAGER" for t in resource_types):
             raise InvalidInputError(
                 "Only the resource type SDDC_MANAGER can be backed up here.",
@@ -109,8 +102,15 @@ class BackupService:
         running = self._engine.running_type(EXCLUSIVE_TYPES)
         if running is not None:
             raise busy_error(running)
+        if self._plan.quiesce.paused:
+            raise InvalidInputError(
+                "A restore has not been finished or rolled back: the appliance may be half restored.",
+                error_code="RESTORE_RECOVERY_PENDING",
+                remediation="Restart sddc-backup: at start-up it finishes or rolls back that restore.",
+            )
         resource = Resource(resource_id=self._plan.fqdn, type="SDDC_MANAGER", fqdn=self._plan.fqdn)
-        return await self._engine.submit(TASK_TYPE, {}, resources=[resource])
+        name = f"SDDC Manager backup{TRIGGERS[trigger]}"
+        return await self._engine.submit(TASK_TYPE, {"trigger": trigger}, name=name, resources=[resource])
 
     async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
         await ctrl.subtask(SUBTASKS[0][0])
@@ -124,20 +124,20 @@ class BackupService:
             )
         await ctrl.stage("Collect the service's settings")
         own = await self._plan.own_settings()
-        created = self._clock.now()
-        name = archive_name(self._plan.fqdn, created)
-        preview = self._plan.components(own, created.timestamp())  # for the metadata; cheap to build
-        stream = ArchiveStream(
-            base_name(name),
-            metadata_for(self._plan.fqdn, created, preview, self._plan.protected_paths),
-            lambda: self._plan.components(own, created.timestamp()),
-            config.passphrase.encode(),
-            mtime=created.timestamp(),
-            level=self._plan.level,
-            progress=lambda sent: ctrl.progress(sent, None),
-        )
         storage = await self._plan.open_storage(config)
         try:
+            created = await _unused_time(storage, self._plan.fqdn, self._clock.now())
+            name = archive_name(self._plan.fqdn, created)
+            preview = self._plan.components(own, created.timestamp())  # for the metadata; cheap to build
+            stream = ArchiveStream(
+                base_name(name),
+                metadata_for(self._plan.fqdn, created, preview, self._plan.protected_paths),
+                lambda: self._plan.components(own, created.timestamp()),
+                config.passphrase.encode(),
+                mtime=created.timestamp(),
+                level=self._plan.level,
+                progress=lambda sent: ctrl.progress(sent, None),
+            )
             await ctrl.stage("Remove stale temporary files")
             with suppress(StorageError):  # best effort: temporaries are hidden from listings anyway
                 await storage.remove_stale_temporaries(created - STALE_AFTER)
@@ -154,8 +154,32 @@ class BackupService:
             info = result.info
             entry = CatalogEntry(name, info.size, result.sha256, created, info.modified, ctrl.task_id, None)
             await self._plan.catalog.record(config.location.catalog_key, entry)
+            await ctrl.subtask(SUBTASKS[3][0])
+            try:
+                await apply_retention(
+                    ctrl, storage, config, self._plan.fqdn, self._plan.catalog, self._clock.now(), {name}
+                )
+            except SddcBackupError as exc:
+                raise RetentionFailedError(
+                    f"The backup {name} was written and checked, but applying the retention policy "
+                    f"failed: {exc.message}",
+                    remediation=f"{exc.remediation} The new backup is safe; the next backup applies "
+                    "the policy again.",
+                ) from exc
         finally:
             await storage.close()
+
+
+async def _unused_time(storage: Storage, fqdn: str, now: datetime) -> datetime:
+    """``now``, or the first later second whose file name is free: names have a resolution of one
+    second, and a backup must never replace the one taken just before it."""
+    moment = now.replace(microsecond=0)
+    while True:
+        try:
+            await storage.stat(archive_name(fqdn, moment))
+        except ObjectNotFoundError:
+            return moment
+        moment += timedelta(seconds=1)
 
 
 async def _check_stored(storage: Storage, name: str, stream: ArchiveStream) -> None:

@@ -24,11 +24,12 @@ from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TYPE
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.config_store import BackupConfigurationStore
+from sddc_backup.services.exclusive import CONFIGURE_TYPE, busy_code
 from sddc_backup.services.locations import Check, CheckStatus, LocationAccess, first_error
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
-TASK_TYPE = "CONFIGURE_BACKUP"
+TASK_TYPE = CONFIGURE_TYPE
 PASSPHRASE_CHECK = "The passphrase meets the passphrase policy"  # noqa: S105 - a check name
 SUBTASKS = (
     ("Validate backup location", "Check that the backup location can receive backups"),
@@ -62,6 +63,8 @@ class BackupConfigurationService:
             subtasks=SUBTASKS,
             cancellable=False,  # a half-applied configuration helps nobody; it is quick anyway
             permission=Permission.ADMINISTER,
+            exclusive_with=(RESTORE_TYPE,),  # a restore sets the configuration when it commits
+            busy_code=busy_code(TASK_TYPE),
         )
 
     async def get(self) -> BackupConfiguration:

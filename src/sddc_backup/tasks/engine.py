@@ -42,6 +42,7 @@ class TaskKind:
     retryable: bool = True
     permission: Permission = Permission.OPERATE  # what a caller needs to retry it
     exclusive_with: tuple[str, ...] = ()  # task types that may not run at the same time
+    busy_code: str = "OPERATION_IN_PROGRESS"  # the errorCode of what it blocks while it runs
 
 
 class TaskRepository(Protocol):
@@ -69,6 +70,11 @@ class TaskEngine:
         self._kinds: dict[str, TaskKind] = {}
         self._running: dict[str, tuple[EngineController, asyncio.Task[None]]] = {}
         self._starting: dict[str, str] = {}  # id -> type, claimed before the first await
+        self._listeners: list[Callable[[Task], None]] = []
+
+    def on_finished(self, listener: Callable[[Task], None]) -> None:
+        """Call ``listener`` with every task that ends in this process (it must not block or raise)."""
+        self._listeners.append(listener)
 
     def register(self, kind: TaskKind) -> None:
         self._kinds[kind.type] = kind
@@ -163,11 +169,11 @@ class TaskEngine:
                 error_code="TASK_NOT_RETRYABLE",
                 context={"taskId": task_id, "status": task.status.value},
             )
-        if kind.exclusive_with and self.is_running(kind.exclusive_with):
+        running = self.running_type(kind.exclusive_with)
+        if running is not None:
             raise ConflictError(
-                f"Task {task_id} cannot be retried while a task of type "
-                f"{' or '.join(kind.exclusive_with)} is running.",
-                error_code="BACKUP_IN_PROGRESS",
+                f"Task {task_id} cannot be retried while a task of type {running} is running.",
+                error_code=self._kind(running).busy_code,
                 remediation="Wait for the running task to end, then retry.",
             )
         await self._launch(task, kind)
@@ -182,6 +188,37 @@ class TaskEngine:
             log.warning("task %s (%s) was interrupted by a stop and is now FAILED", task.id, task.type)
             recovered.append(task)
         return recovered
+
+    async def record_skipped(
+        self,
+        task_type: str,
+        reason: ErrorRecord,
+        *,
+        name: str | None = None,
+        resources: Sequence[Resource] = (),
+    ) -> Task:
+        """Store a task of ``task_type`` that was not run (SKIPPED), with the reason, for the record."""
+        kind = self._kind(task_type)
+        task = Task(
+            id=str(uuid.uuid4()),
+            name=name or kind.name,
+            type=kind.type,
+            status=TaskStatus.PENDING,
+            created=self._clock.now(),
+            is_cancellable=False,
+            is_retryable_type=False,
+            subtasks=[SubTask(name=n, description=d) for n, d in kind.subtasks],
+            resources=list(resources),
+        )
+        task.skip(reason, self._clock.now())
+        await self._save(task)
+        log.info("task %s (%s) skipped: %s", task.id, task.type, reason.message)
+        return task
+
+    async def unfinished(self, task_type: str) -> list[Task]:
+        """Stored tasks of ``task_type`` still PENDING or IN_PROGRESS that no run here owns."""
+        found = await self._store.unfinished()
+        return [t for t in found if t.type == task_type and t.id not in self._running]
 
     async def conclude(self, task_id: str, error: ErrorRecord | None, note: str) -> Task | None:
         """End a task that no run in this process owns, after its work was finished (``error`` is
@@ -251,6 +288,11 @@ class TaskEngine:
         await asyncio.shield(controller.transition(lambda t: _end(t, status, error, self._now())))
         self._running.pop(task.id, None)
         log.info("task %s (%s) ended %s", task.id, task.type, status.value)
+        for listener in self._listeners:
+            try:
+                listener(controller.task)
+            except Exception:
+                log.exception("a listener failed on the end of task %s", task.id)
 
     def _now(self) -> datetime:
         return self._clock.now()
@@ -269,8 +311,9 @@ def _end(task: Task, status: TaskStatus, error: ErrorRecord | None, now: datetim
 
 
 def _interrupted(task: Task) -> ErrorRecord:
+    again = f"retry it with PATCH /v1/tasks/{task.id}" if task.is_retryable_type else "start it again"
     return ErrorRecord(
         error_code="TASK_INTERRUPTED",
         message="The service stopped while this task was running.",
-        remediation=f"Check the state it acted on, then retry it with PATCH /v1/tasks/{task.id}.",
+        remediation=f"Check the state it acted on, then {again}.",
     )

@@ -46,6 +46,15 @@ async def verify_backup(spec: VerificationSpec, services: Services, _: Operator)
 
 
 @router.post(
+    "/retention", status_code=202, response_model=Task, responses=error_responses(400, 401, 403, 429, 500)
+)
+async def apply_retention(services: Services, _: Operator) -> JSONResponse:
+    """Our extension: apply the retention policy now. Each deletion is a stage of the task;
+    ``GET /v1/backups`` shows beforehand what the policy keeps and why."""
+    return vcf_json(Task.of(await services.retention.start()), 202)
+
+
+@router.post(
     "/tasks", status_code=202, response_model=BackupTask, responses=error_responses(400, 401, 403, 429, 500)
 )
 async def start_backup(spec: BackupSpec, services: Services, _: Operator) -> JSONResponse:

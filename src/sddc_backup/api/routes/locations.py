@@ -16,6 +16,7 @@ from sddc_backup.api.schemas.errors import Error, error_responses
 from sddc_backup.api.schemas.locations import (
     Backup,
     BackupLocationFingerprint,
+    BackupRetention,
     HostKey,
     PageOfBackup,
     Validation,
@@ -95,10 +96,28 @@ async def get_backup_location_fingerprint(
 
 
 @router.get("/v1/backups", response_model=PageOfBackup, responses=ERRORS)
-async def list_backups(services: Services, _: Reader) -> JSONResponse:
-    """Our extension: the backup files on the configured location, newest first."""
+async def list_backups(
+    services: Services,
+    _: Reader,
+    retention: Annotated[
+        str | None, Query(description="'preview': the retention view (also shown without it)")
+    ] = None,
+) -> JSONResponse:
+    """Our extension: the backup files on the configured location, newest first, with whether each
+    was checked completely and whether the retention policy keeps it (nothing is deleted here)."""
+    if retention not in (None, "preview"):
+        raise InvalidInputError(
+            f"retention={retention!r} is not supported.",
+            remediation="Use retention=preview, or leave it out: the listing shows the retention view.",
+            context={"field": "retention"},
+        )
     config = await services.configuration.get()
     found = await inventory.list_backups(config.location, services.locations.open, services.catalog)
+    plan = await services.retention.preview()
+    kept = {
+        name: BackupRetention(keep=bool(why) or plan.policy is None, reasons=sorted(why))
+        for name, why in plan.reasons.items()
+    }
     elements = [
         Backup(
             file_name=b.name,
@@ -108,6 +127,7 @@ async def list_backups(services: Services, _: Reader) -> JSONResponse:
             sha256=b.sha256,
             manifest_verified=b.verified is not None,
             verification_timestamp=to_vcf_timestamp(b.verified) if b.verified else None,
+            retention=kept.get(b.name),
         )
         for b in found
     ]

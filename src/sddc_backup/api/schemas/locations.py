@@ -41,6 +41,14 @@ class BackupLocationFingerprint(VcfModel):
     host_keys: list[HostKey] = Field(default_factory=list, description="our extension")
 
 
+class BackupRetention(VcfModel):
+    keep: bool
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="MOST_RECENT, HOURLY, DAILY, NEWEST_SUCCESSFUL or PROTECTED; none: it goes next",
+    )
+
+
 class Backup(VcfModel):
     file_name: str
     size: int
@@ -51,6 +59,9 @@ class Backup(VcfModel):
         False, description="the file was decrypted and every member checked against its manifest"
     )
     verification_timestamp: str | None = Field(None, description="when that check last passed")
+    retention: BackupRetention | None = Field(
+        None, description="for this appliance's backups: whether the retention policy keeps it, and why"
+    )
 
 
 class PageOfBackup(VcfModel):

@@ -138,8 +138,9 @@ def _size_and_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def restore_copy(staged: Path, target: Path) -> Path:
-    """Check a staged database and copy it next to ``target`` as ``<target>.restore-staging``.
+def restore_copy(staged: Path, target: Path, destination: Path | None = None) -> Path:
+    """Check a staged database and copy it next to ``target`` as ``destination`` (by default
+    ``<target>.restore-staging``).
 
     The staged file is opened ``immutable`` (nothing is written next to it) and must pass
     ``PRAGMA integrity_check``. The copy takes the mode and owner of ``target`` when it exists. The caller
@@ -156,7 +157,7 @@ def restore_copy(staged: Path, target: Path) -> Path:
         raise component_failed(component, str(staged), f"it is not a usable SQLite database: {exc}") from exc
     if problems != ["ok"]:
         raise component_failed(component, str(staged), f"integrity check failed: {'; '.join(problems[:5])}")
-    destination = target.with_name(target.name + STAGING_SUFFIX)
+    destination = destination or target.with_name(target.name + STAGING_SUFFIX)
     try:
         shutil.copyfile(staged, destination)
         with destination.open("rb+") as handle:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 
 from sddc_backup.domain.errors import SddcBackupError
@@ -22,7 +25,7 @@ class ServiceCommandError(SddcBackupError):
     error_code = "SERVICE_COMMAND_FAILED"
     remediation = (
         "Run the command by hand to see why it fails, fix it (or SDDC_BACKUP_SERVICES_*), and start "
-        "the restore again. The appliance was left as it was before the restore."
+        "the restore again."
     )
 
 
@@ -66,15 +69,14 @@ async def _run(what: str, command: str, seconds: float) -> None:
     try:
         output, _ = await asyncio.wait_for(process.communicate(), seconds)
     except TimeoutError:
-        process.kill()
+        _kill_all(process)
         await process.wait()
         raise ServiceCommandError(
             f"The services {what} command did not finish within {seconds:.0f} seconds.",
             context={"command": what},
         ) from None
     except asyncio.CancelledError:
-        if process.returncode is None:
-            process.kill()
+        _kill_all(process)
         raise
     tail = output.decode(errors="replace").strip()[-OUTPUT_TAIL:]
     if process.returncode != 0:
@@ -83,3 +85,10 @@ async def _run(what: str, command: str, seconds: float) -> None:
             context={"command": what},
         )
     log.info("services %s command succeeded", what)
+
+
+def _kill_all(process: asyncio.subprocess.Process) -> None:
+    """Kill the shell and everything it started: it runs in a session (a process group) of its own,
+    and a child holding the output pipe would otherwise outlive the timeout."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

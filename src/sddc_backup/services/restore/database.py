@@ -79,9 +79,6 @@ class DatabaseSwapper:
         self._drop(swap.old)
         self._drop(swap.new)
 
-    def is_applied(self, swap: DatabaseSwap) -> bool:
-        return not self._exists(swap.new) and self._exists(swap.database)
-
     # -- plumbing ------------------------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:

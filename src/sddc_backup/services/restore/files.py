@@ -67,8 +67,10 @@ def roll_back(swap: PathSwap) -> None:
         remove(target)  # the new content, moved in after the old was moved aside
         old.rename(target)
         _sync_dir(target.parent)
-    elif not swap.had_live and swap.staged is not None and not os.path.lexists(swap.staged):
-        remove(target)  # there was nothing before, and the staged content was moved in
+    elif not swap.had_live and (swap.staged is None or not os.path.lexists(swap.staged)):
+        # Nothing was there before: what is there now is the staged content, moved in, or a file
+        # the restored state created (a SQLite -wal that would be replayed into the old database).
+        remove(target)
     if swap.staged is not None:
         remove(Path(swap.staged))
 
@@ -78,12 +80,6 @@ def finish(swap: PathSwap) -> None:
     remove(Path(swap.old))
     if swap.staged is not None:
         remove(Path(swap.staged))
-
-
-def is_applied(swap: PathSwap) -> bool:
-    if swap.staged is not None:
-        return not os.path.lexists(swap.staged) and os.path.lexists(swap.target)
-    return not os.path.lexists(swap.target)
 
 
 def remove(path: Path) -> None:
@@ -121,12 +117,12 @@ def copy_tree(source: Path, destination: Path) -> None:
 
 def _make_writable(tree: Path) -> None:
     """Directories restored read-only would stop their own removal (as a non-root owner)."""
+    tree.chmod(0o700)  # first: the walk cannot enter a top directory it may not read
     for directory, subdirs, _ in os.walk(tree):
         for name in subdirs:
             path = Path(directory) / name
             if not path.is_symlink():
                 path.chmod(0o700)
-    tree.chmod(0o700)
 
 
 def _sync_dir(directory: Path) -> None:

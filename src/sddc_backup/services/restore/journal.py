@@ -18,21 +18,16 @@ class JournalFile:
 
     def load(self) -> RestoreJournal | None:
         try:
-            raw = json.loads(self.path.read_text())
+            return RestoreJournal.from_dict(json.loads(self.path.read_text()))
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise InternalError(
                 f"The restore journal {self.path} cannot be read: {exc}",
                 error_code="RESTORE_JOURNAL_UNREADABLE",
-                remediation="Restore the appliance by hand from the kept copies named *.sddc-restore-old-*, "
-                "then remove the journal file.",
-            ) from exc
-        try:
-            return RestoreJournal.from_dict(raw)
-        except ValueError as exc:
-            raise InternalError(
-                f"{self.path} is not a restore journal: {exc}", error_code="RESTORE_JOURNAL_UNREADABLE"
+                remediation="Put the appliance back by hand from the kept copies (names containing "
+                ".sddc-restore-old- beside each protected path, and the database named <name>_old_*), "
+                "then remove the journal file and start the service again.",
             ) from exc
 
     def save(self, journal: RestoreJournal) -> None:

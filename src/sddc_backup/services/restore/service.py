@@ -9,68 +9,35 @@ data directory lets the next start do either after a crash. See docs/design/rest
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sddc_backup.archive.extract import SafeExtractor
-from sddc_backup.domain.backup_config import BackupConfiguration, BackupLocation
 from sddc_backup.domain.clock import Clock
-from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
+from sddc_backup.domain.errors import InvalidInputError
 from sddc_backup.domain.restore import (
-    EXTRACT,
     OPERATION_NAME,
     PHASES,
-    POST_RESTORE,
-    RESTORE_CONFIGURATION,
-    RESTORE_DATABASE,
-    RESTORE_SYSTEM_CONFIGURATION,
-    START_SERVICES,
-    STOP_SERVICES,
     TASK_TYPE,
-    UNQUIESCE,
-    RestoreJournal,
 )
-from sddc_backup.domain.storage import ObjectInfo, Storage
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
-from sddc_backup.persistence.catalog import BackupCatalog
 from sddc_backup.persistence.own_settings_store import OwnSettingsStore
-from sddc_backup.services.appliance import ApplianceLayout
-from sddc_backup.services.archive_read import CheckedArchive, check_archive, from_async
-from sddc_backup.services.backups import EXCLUSIVE_TYPES, busy_error
-from sddc_backup.services.components.postgres import MEMBER as DUMP_MEMBER
-from sddc_backup.services.components.sqlite import restore_copy
-from sddc_backup.services.configuration import TASK_TYPE as CONFIGURE_TYPE
-from sddc_backup.services.own_settings import read_own_settings
-from sddc_backup.services.restore import files
-from sddc_backup.services.restore.plan import StagedFile, plan_files
-from sddc_backup.services.restore.source import BackupFileRef, local_chunks, resolve
+from sddc_backup.services.exclusive import CONFIGURE_TYPE, EXCLUSIVE_TYPES, busy_code, busy_error
+from sddc_backup.services.restore.run import RestoreFailedError, RestoreRun, RestoreSetup
+from sddc_backup.services.restore.source import BackupFileRef, resolve
 from sddc_backup.services.restore.swaps import Swaps
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
 
-class RestoreFailedError(SddcBackupError):
-    error_code = "RESTORE_FAILED"
-
-
-@dataclass(frozen=True)
-class RestoreSetup:
-    """What a restore of this appliance needs, supplied by the composition root."""
-
-    fqdn: str
-    layout: ApplianceLayout
-    staging_root: Path
-    allowed_dirs: Sequence[Path]
-    swaps: Swaps
-    own_settings: OwnSettingsStore
-    configuration: Callable[[], Awaitable[BackupConfiguration]]
-    open_storage: Callable[[BackupLocation], Awaitable[Storage]]
-    keep_users: tuple[str, ...]
-    catalog: BackupCatalog
+def unresolved_restore() -> InvalidInputError:
+    return InvalidInputError(
+        "An earlier restore has not been finished or rolled back (its journal is still there).",
+        error_code="RESTORE_RECOVERY_PENDING",
+        remediation="Restart sddc-backup: at start-up it finishes or rolls back that restore. If that "
+        "fails, the start-up error says what to fix first.",
+    )
 
 
 class RestoreService:
@@ -97,6 +64,7 @@ class RestoreService:
             retryable=False,
             permission=Permission.ADMINISTER,
             exclusive_with=EXCLUSIVE_TYPES,
+            busy_code=busy_code(TASK_TYPE),
         )
 
     async def start(self, resource_types: Sequence[str], backup_file: str, passphrase: str) -> Task:
@@ -114,12 +82,12 @@ class RestoreService:
                 remediation="Give the passphrase the backup was encrypted with.",
                 context={"field": "encryption.passphrase"},
             )
+        self._refuse_if_busy()
+        if self._setup.swaps.journal_file.path.exists():
+            raise unresolved_restore()
         config = await self._setup.configuration()
         ref = await resolve(backup_file, self._setup.allowed_dirs, config.location, self._setup.open_storage)
-        # A configuration change that lands after the commit would undo part of the restore.
-        running = self._engine.running_type((*EXCLUSIVE_TYPES, CONFIGURE_TYPE))
-        if running is not None:
-            raise busy_error(running)
+        self._refuse_if_busy()  # again: the checks above waited, and something may have started
         resource = Resource(resource_id=self._setup.fqdn, type="SDDC_MANAGER", fqdn=self._setup.fqdn)
         params = {"backupFile": ref.text, "path": str(ref.path) if ref.path else None, "name": ref.name}
         task_id = str(uuid.uuid4())
@@ -130,6 +98,12 @@ class RestoreService:
             self._passphrases.pop(task_id, None)
             raise
 
+    def _refuse_if_busy(self) -> None:
+        # A configuration change that lands after the commit would undo part of the restore.
+        running = self._engine.running_type((*EXCLUSIVE_TYPES, CONFIGURE_TYPE))
+        if running is not None:
+            raise busy_error(running)
+
     async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
         passphrase = self._passphrases.pop(ctrl.task_id, None)
         if passphrase is None:
@@ -137,7 +111,7 @@ class RestoreService:
                 "The restore's passphrase is no longer known (the service restarted).",
                 remediation="Start the restore again with POST /v1/restores/tasks.",
             )
-        run = _Run(self._setup, ctrl, self._clock, passphrase, _ref(params))
+        run = RestoreRun(self._setup, ctrl, self._clock, passphrase, _ref(params))
         await run.execute()
 
 
@@ -145,174 +119,4 @@ def _ref(params: Mapping[str, object]) -> BackupFileRef:
     path, name = params.get("path"), params.get("name")
     return BackupFileRef(
         str(params["backupFile"]), path=Path(str(path)) if path else None, name=str(name) if name else None
-    )
-
-
-class _Run:
-    """One run of the restore body."""
-
-    def __init__(
-        self, setup: RestoreSetup, ctrl: TaskController, clock: Clock, passphrase: bytes, ref: BackupFileRef
-    ) -> None:
-        self.setup, self.ctrl, self.clock, self.passphrase, self.ref = setup, ctrl, clock, passphrase, ref
-        self.staging = setup.staging_root / ctrl.task_id
-        self.journal = RestoreJournal(restore_id=ctrl.task_id, staging=str(self.staging))
-        self.staged: list[StagedFile] = []
-        self.committed = False
-        self.phase = ""
-        self.stored: ObjectInfo | None = None  # the file on the location, for a restore by name
-
-    async def execute(self) -> None:
-        try:
-            await self._phases()
-        except asyncio.CancelledError:
-            raise  # the service is stopping: the next start finishes the roll-back from the journal
-        except BaseException as exc:
-            if self.committed:
-                raise
-            await self.ctrl.stage("Roll back", "Put back everything the restore had replaced")
-            try:
-                await self.setup.swaps.undo(self.journal)
-            except Exception as undo_failure:  # noqa: BLE001 - reported with the first failure
-                raise _not_rolled_back(exc, undo_failure, self.phase) from exc
-            raise _rolled_back(exc, self.phase) from exc
-
-    async def _enter(self, phase: str) -> None:
-        self.phase = phase
-        await self.ctrl.subtask(phase)
-
-    async def _phases(self) -> None:
-        swaps = self.setup.swaps
-        await self._enter(STOP_SERVICES)
-        await self.ctrl.stage("Quiesce the system", "Pause scheduled and automatic backups")
-        swaps.quiesce.pause(self.journal.restore_id)
-        files.remove(self.staging)
-        self.journal.services_stopped = bool(swaps.commands.stop)
-        swaps.journal_file.save(self.journal)
-        await self.ctrl.stage("Stop the services")
-        await swaps.commands.run_stop()
-
-        await self._enter(EXTRACT)
-        await self.ctrl.stage("Decrypt and verify the backup", f"Decrypt, verify and extract {self.ref.text}")
-        checked = await self._extract()
-        await self._record_verified(checked)
-        await self.ctrl.stage("Check the backup against this appliance")
-        own = await asyncio.to_thread(read_own_settings, self.staging)
-        self.staged = await asyncio.to_thread(plan_files, self.setup.layout, self.staging, self.ctrl.task_id)
-        self.journal.paths = [s.swap for s in self.staged]
-        if swaps.database is not None:
-            self.journal.database = await asyncio.to_thread(swaps.database.plan, self.ctrl.task_id)
-        swaps.journal_file.save(self.journal)  # before anything is created outside the staging directory
-        await self.ctrl.stage("Stage the files beside the live ones")
-        await asyncio.to_thread(self._place_staged)
-
-        await self._enter(RESTORE_CONFIGURATION)
-        for item in self.staged:
-            if item.swap.had_live or item.swap.staged is not None:
-                await self.ctrl.stage(f"Swap {item.swap.target}")
-                await asyncio.to_thread(files.apply, item.swap)
-
-        await self._enter(RESTORE_DATABASE)
-        if swaps.database is not None and self.journal.database is not None:
-            await self.ctrl.stage("Load the dump into a new database")
-            dump = self.staging / DUMP_MEMBER
-            await asyncio.to_thread(swaps.database.load, self.journal.database, dump)
-            await self.ctrl.stage("Swap the databases")
-            await asyncio.to_thread(swaps.database.apply, self.journal.database)
-        else:
-            await self.ctrl.stage("No database to restore", "This appliance protects no PostgreSQL database")
-
-        await self._enter(START_SERVICES)
-        await self.ctrl.stage("Start and check the services")
-        await swaps.commands.run_start()
-
-        await self._enter(RESTORE_SYSTEM_CONFIGURATION)
-        await self.ctrl.stage("Restore the backup configuration and the users")
-        await self.setup.own_settings.replace(
-            own.configuration, own.users, self.setup.keep_users, self.ctrl.task_id, self.clock.now()
-        )
-        self.committed = True
-
-        await self._enter(POST_RESTORE)
-        await self.ctrl.stage("Remove the replaced copies and the staging files")
-        await swaps.finish(self.journal)
-        await self._enter(UNQUIESCE)
-        await self.ctrl.stage("Resume scheduled and automatic backups")
-        swaps.quiesce.resume(self.journal.restore_id)
-
-    async def _extract(self) -> CheckedArchive:
-        """Decrypt, check and extract the whole backup into staging, reporting bytes read."""
-        self.staging.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        allowed = tuple(str(p) for p in self.setup.layout.paths)
-
-        def sink() -> SafeExtractor:
-            return SafeExtractor(self.staging, allowed, keep_owner=True)
-
-        if self.ref.path is not None:
-            total = self.ref.path.stat().st_size
-            return await check_archive(
-                local_chunks(self.ref.path), self.passphrase, sink, lambda n: self.ctrl.progress(n, total)
-            )
-        assert self.ref.name is not None
-        config = await self.setup.configuration()
-        if config.location is None:
-            raise InvalidInputError("No backup location is configured.", error_code="BACKUP_NOT_CONFIGURED")
-        storage = await self.setup.open_storage(config.location)
-        try:
-            stored = self.stored = await storage.stat(self.ref.name)
-            chunks = from_async(aiter(storage.get(self.ref.name)), asyncio.get_running_loop())
-            return await check_archive(
-                chunks, self.passphrase, sink, lambda n: self.ctrl.progress(n, stored.size)
-            )
-        finally:
-            await storage.close()
-
-    async def _record_verified(self, checked: CheckedArchive) -> None:
-        """The whole file was just checked against its manifest: say so in the catalog, if this is a
-        file that the catalog knows on the configured location (by name, with the same digest)."""
-        config = await self.setup.configuration()
-        if checked.report.legacy or config.location is None or self.stored is None:
-            return  # a copy on this server: the file on the location was not the one read
-        await self.setup.catalog.mark_verified(
-            config.location.catalog_key,
-            self.stored.name,
-            checked.sha256,
-            self.stored.modified,
-            self.clock.now(),
-        )
-
-    def _place_staged(self) -> None:
-        for item in self.staged:
-            if item.extracted is None:
-                continue
-            if item.kind == "sqlite":
-                copy = restore_copy(item.extracted, Path(item.swap.target))
-                assert item.swap.staged is not None
-                copy.rename(item.swap.staged)
-            else:
-                files.place_staged(item.extracted, item.swap)
-
-
-def _rolled_back(exc: BaseException, phase: str) -> SddcBackupError:
-    """The failure as the task reports it: its own code, the phase, and that nothing was changed."""
-    error = exc if isinstance(exc, SddcBackupError) else RestoreFailedError(f"The restore failed: {exc}")
-    error.message = f"{error.message} The restore failed in {phase} and was rolled back."
-    error.remediation = (
-        f"{error.remediation} The appliance is as it was before the restore; nothing needs undoing."
-    )
-    error.context = {**error.context, "phase": phase}
-    return error
-
-
-class RestoreRollbackFailedError(SddcBackupError):
-    error_code = "RESTORE_ROLLBACK_FAILED"
-
-
-def _not_rolled_back(exc: BaseException, undo_failure: Exception, phase: str) -> SddcBackupError:
-    cause = exc.message if isinstance(exc, SddcBackupError) else str(exc)
-    return RestoreRollbackFailedError(
-        f"The restore failed in {phase} ({cause}), and putting the appliance back failed too: {undo_failure}",
-        remediation="Fix the cause of the second failure (a stopped PostgreSQL server, a full disk), then "
-        "restart sddc-backup: it finishes the roll-back from the restore journal at start-up.",
-        context={"phase": phase},
     )

@@ -79,7 +79,13 @@ async def resolve(
 ) -> BackupFileRef:
     if backup_file.startswith("/"):
         return resolve_local(backup_file, allowed)
-    if "/" in backup_file or "\\" in backup_file or backup_file in (".", "..") or "\0" in backup_file:
+    if (
+        not backup_file
+        or "/" in backup_file
+        or "\\" in backup_file
+        or backup_file in (".", "..")
+        or "\0" in backup_file
+    ):
         raise _refused(backup_file, "it is neither an absolute path nor a bare file name", allowed)
     if location is None:
         raise _refused(backup_file, "no backup location is configured to find the name on", allowed)

@@ -37,8 +37,7 @@ class Swaps:
         files.remove(Path(journal.staging))
         if journal.services_stopped:
             await _best_effort("start the services", self.commands.run_start())
-        self.journal_file.remove()
-        self.quiesce.resume(journal.restore_id)
+        self.forget(journal)
 
     def _undo_swaps(self, journal: RestoreJournal) -> None:
         if journal.database is not None:
@@ -47,8 +46,12 @@ class Swaps:
             files.roll_back(swap)
 
     async def finish(self, journal: RestoreJournal) -> None:
-        """After the commit: drop what was replaced and the staging directory, forget the journal."""
+        """After the commit: drop what was replaced and the staging directory. The journal stays (see
+        ``forget``): until the restore has ended, a crash must still find it and finish the restore."""
         await asyncio.to_thread(self._finish_swaps, journal)
+
+    def forget(self, journal: RestoreJournal) -> None:
+        """The restore has ended (finished or undone): remove the journal, resume automatic backups."""
         self.journal_file.remove()
         self.quiesce.resume(journal.restore_id)
 

@@ -1,0 +1,169 @@
+"""Applying the retention policy to the backup location: after every successful backup, and on request.
+
+Only this appliance's backups take part: files named by our pattern for this FQDN, that the catalog
+records or that have a ``.sha256`` sidecar. Anything else in the directory is never touched. A file
+is deleted with its sidecar, only when no rule keeps it (``domain.retention``), and never the backup
+that was just taken. Every deletion is a stage of the task that made it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+
+from sddc_backup.archive.manifest import is_backup_of, parse_archive_name
+from sddc_backup.domain.backup_config import BackupConfiguration, BackupLocation, RetentionPolicy
+from sddc_backup.domain.clock import Clock
+from sddc_backup.domain.retention import BackupRecord, Reason, retention_reasons, to_delete
+from sddc_backup.domain.storage import ObjectInfo, Storage
+from sddc_backup.domain.tasks import Task
+from sddc_backup.persistence.catalog import BackupCatalog
+from sddc_backup.services.exclusive import EXCLUSIVE_TYPES, RETENTION_TYPE, busy_code, busy_error
+from sddc_backup.services.inventory import SIDECAR, not_configured
+from sddc_backup.storage.errors import ObjectNotFoundError
+from sddc_backup.tasks.controller import TaskController
+from sddc_backup.tasks.engine import TaskEngine, TaskKind
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """What the policy keeps (with its reasons) and what it deletes, among this appliance's backups."""
+
+    policy: RetentionPolicy | None
+    reasons: dict[str, set[Reason]]
+
+    @property
+    def deletions(self) -> list[str]:
+        return to_delete(self.reasons) if self.policy is not None else []
+
+
+def policy_of(config: BackupConfiguration) -> RetentionPolicy | None:
+    return config.schedule.retention if config.schedule is not None else None
+
+
+def ours(objects: Collection[ObjectInfo], fqdn: str, known: Collection[str]) -> list[BackupRecord]:
+    """This appliance's backups among ``objects``: our name for this FQDN, and in the catalog or
+    with a sidecar (so that a stranger's file that happens to look like ours is left alone)."""
+    names = {o.name for o in objects}
+    found = []
+    for obj in objects:
+        created = parse_archive_name(obj.name)
+        if created is None or not is_backup_of(obj.name, fqdn):
+            continue
+        if obj.name in known or obj.name + SIDECAR in names:
+            found.append(BackupRecord(obj.name, created))
+    return found
+
+
+async def plan_retention(
+    storage: Storage,
+    config: BackupConfiguration,
+    fqdn: str,
+    catalog: BackupCatalog,
+    now: datetime,
+    protect: Collection[str] = (),
+) -> RetentionPlan:
+    policy = policy_of(config)
+    assert config.location is not None
+    known = await catalog.entries(config.location.catalog_key)
+    backups = ours(await storage.list_objects(), fqdn, known)
+    if policy is None:
+        return RetentionPlan(None, {b.name: set() for b in backups})
+    return RetentionPlan(policy, retention_reasons(backups, policy, now, protect))
+
+
+async def apply_retention(
+    ctrl: TaskController,
+    storage: Storage,
+    config: BackupConfiguration,
+    fqdn: str,
+    catalog: BackupCatalog,
+    now: datetime,
+    protect: Collection[str] = (),
+) -> list[str]:
+    """Delete what the policy does not keep, one stage per file; returns the names deleted."""
+    await ctrl.stage("Work out what the retention policy keeps")
+    plan = await plan_retention(storage, config, fqdn, catalog, now, protect)
+    if plan.policy is None:
+        await ctrl.stage("No retention policy: every backup is kept")
+        return []
+    assert config.location is not None
+    for name in plan.deletions:
+        await ctrl.stage(f"Delete {name}", f"Delete {name} and its checksum: no retention rule keeps it")
+        for victim in (name, name + SIDECAR):
+            # Already gone: deleted by hand, or a sidecar that was never written.
+            with suppress(ObjectNotFoundError):
+                await storage.delete(victim)
+        await catalog.forget(config.location.catalog_key, name)
+        log.info("retention deleted %s", name)
+    return plan.deletions
+
+
+def reasons_json(plan: RetentionPlan) -> Mapping[str, list[str]]:
+    return {name: sorted(r.value for r in why) for name, why in plan.reasons.items()}
+
+
+TASK_TYPE = RETENTION_TYPE
+SUBTASK = ("Apply the retention policy", "Delete the backups that no retention rule keeps")
+
+
+class RetentionService:
+    """``POST /v1/backups/retention`` (our extension): apply the policy now, as a task."""
+
+    def __init__(
+        self,
+        engine: TaskEngine,
+        clock: Clock,
+        configuration: Callable[[], Awaitable[BackupConfiguration]],
+        open_storage: Callable[[BackupLocation], Awaitable[Storage]],
+        catalog: BackupCatalog,
+        fqdn: str,
+    ) -> None:
+        self._engine, self._clock, self._configuration = engine, clock, configuration
+        self._open, self._catalog, self._fqdn = open_storage, catalog, fqdn
+
+    def task_kind(self) -> TaskKind:
+        return TaskKind(
+            type=TASK_TYPE,
+            name="Apply the retention policy",
+            body=self._run,
+            subtasks=(SUBTASK,),
+            exclusive_with=(*EXCLUSIVE_TYPES, TASK_TYPE),
+            busy_code=busy_code(TASK_TYPE),
+        )
+
+    async def start(self) -> Task:
+        config = await self._configuration()
+        if config.location is None:
+            raise not_configured()
+        running = self._engine.running_type((*EXCLUSIVE_TYPES, TASK_TYPE))
+        if running is not None:
+            raise busy_error(running)
+        return await self._engine.submit(TASK_TYPE, {})
+
+    async def preview(self) -> RetentionPlan:
+        """What the policy would keep and delete now (nothing is deleted)."""
+        config = await self._configuration()
+        if config.location is None:
+            raise not_configured()
+        storage = await self._open(config.location)
+        try:
+            return await plan_retention(storage, config, self._fqdn, self._catalog, self._clock.now())
+        finally:
+            await storage.close()
+
+    async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
+        config = await self._configuration()
+        if config.location is None:
+            raise not_configured()
+        await ctrl.subtask(SUBTASK[0])
+        storage = await self._open(config.location)
+        try:
+            await apply_retention(ctrl, storage, config, self._fqdn, self._catalog, self._clock.now())
+        finally:
+            await storage.close()
