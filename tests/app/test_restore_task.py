@@ -151,3 +151,29 @@ def test_refused_backup_files(server: ServerProcess, tmp_path: Path) -> None:
         {"elements": [], "backupFile": "/tmp/x", "encryption": {"passphrase": PASSPHRASE}},
     ):
         assert_vcf_error(api.request("POST", "/v1/restores/tasks", token, json=body), 400)
+
+
+def test_a_tampered_file_fails_in_extract_and_touches_nothing(
+    server: ServerProcess, appliance: Appliance, sftp_server: SshServer, tmp_path: Path
+) -> None:
+    server.start()
+    api = Api(server)
+    token = api.token()
+    name = back_up(api, token, sftp_server)
+    appliance.change_everything()
+    changed = appliance.snapshot()
+    databases = appliance.databases()
+    copy = Path("/tmp") / f"{tmp_path.name}-tampered-{name}"
+    data = bytearray((sftp_server.directory / name).read_bytes())
+    data[len(data) // 2] ^= 0x40  # one bit, in the middle of the encrypted stream
+    copy.write_bytes(bytes(data))
+    try:
+        task = restore(api, token, str(copy))
+    finally:
+        copy.unlink()
+    assert task["status"] == "Failed", task
+    assert [s["name"] for s in task["subTasks"] if s["status"] == "Failed"] == ["ExtractSDDCManagerBackup"]
+    assert task["errors"][0]["errorCode"] in ("ARCHIVE_CORRUPT", "ARCHIVE_MANIFEST_MISMATCH")
+    assert appliance.snapshot() == changed
+    assert appliance.databases() == databases
+    assert list((server.data_dir / "restore-staging").iterdir()) == []
