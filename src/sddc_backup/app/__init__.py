@@ -21,6 +21,12 @@ class _LocalCommands:
 
         serve(load_settings(config))
 
+    def check_config(self, config: Path | None) -> list[tuple[str, bool, str]]:
+        from sddc_backup.app.config_check import check_settings
+        from sddc_backup.app.settings import load_settings
+
+        return [(c.what, c.ok, c.detail) for c in check_settings(load_settings(config))]
+
     @asynccontextmanager
     async def users(self, config: Path | None) -> AsyncIterator[UserAdmin]:
         from sddc_backup.app.runtime import Runtime

@@ -23,6 +23,7 @@ from sddc_backup.services.users import UserAdmin
 
 class LocalCommands(archive.ArchiveCommands, Protocol):
     def serve(self, config: Path | None) -> None: ...
+    def check_config(self, config: Path | None) -> list[tuple[str, bool, str]]: ...
     def users(self, config: Path | None) -> AbstractAsyncContextManager[UserAdmin]: ...
     def openapi(self) -> dict[str, Any]: ...
 
@@ -39,6 +40,16 @@ def read_new_password(prompt: str = "Password") -> str:
     return first
 
 
+def _report_checks(checks: list[tuple[str, bool, str]]) -> None:
+    """One line per check; exit status 2 when any failed (as for other bad settings)."""
+    console = Console(soft_wrap=True, highlight=False)
+    for what, ok, detail in checks:
+        console.print(f"{'[green]ok[/green]  ' if ok else '[red]FAIL[/red]'} {what}: {detail}")
+    if not all(ok for _, ok, _ in checks):
+        raise typer.Exit(2)
+    console.print("the configuration is usable")
+
+
 def build_cli(local: LocalCommands) -> typer.Typer:
     cli = typer.Typer(
         name="sddc-backup",
@@ -51,9 +62,17 @@ def build_cli(local: LocalCommands) -> typer.Typer:
     archive.register(cli, local)
 
     @cli.command()
-    def serve(config: ConfigOption = None) -> None:
-        """Run the HTTPS API server."""
+    def serve(
+        config: ConfigOption = None,
+        check_config: Annotated[
+            bool, typer.Option("--check-config", help="Check the settings and exit without starting.")
+        ] = False,
+    ) -> None:
+        """Run the HTTPS API server (or, with --check-config, only check its settings)."""
         try:
+            if check_config:
+                _report_checks(local.check_config(config))
+                return
             local.serve(config)
         except SddcBackupError as exc:
             fail(exc)
