@@ -18,7 +18,9 @@ from sddc_backup.domain.users import User
 from sddc_backup.persistence.config_store import KEY as CONFIGURATION_KEY
 from sddc_backup.persistence.config_store import configuration_to_dict
 from sddc_backup.persistence.secret_box import SecretBox
+from sddc_backup.persistence.settings_store import put_setting
 from sddc_backup.persistence.tables import RefreshTokenRow, SettingRow, UserRow
+from sddc_backup.persistence.users import user_row
 
 COMMIT_KEY = "restore_commit"
 
@@ -40,33 +42,19 @@ class OwnSettingsStore:
         session, and record ``restore_id`` as committed: all in one transaction."""
         sealed = configuration_to_dict(configuration, self._box.seal)
         async with self._sessions() as session, session.begin():
-            await _put(session, CONFIGURATION_KEY, sealed, now)
+            await put_setting(session, CONFIGURATION_KEY, sealed, now)
             await session.execute(delete(RefreshTokenRow).where(RefreshTokenRow.username.not_in(keep)))
             await session.execute(delete(UserRow).where(UserRow.username.not_in(keep)))
             for user, password_hash in users:
                 if user.username in keep:
                     continue
-                session.add(
-                    UserRow(
-                        username=user.username,
-                        password_hash=password_hash,
-                        role=user.role.value,
-                        created_at=user.created,
-                    )
-                )
-            await _put(session, COMMIT_KEY, {"restoreId": restore_id, "committedAt": now.isoformat()}, now)
+                session.add(user_row(user, password_hash))
+            await put_setting(
+                session, COMMIT_KEY, {"restoreId": restore_id, "committedAt": now.isoformat()}, now
+            )
 
     async def committed(self, restore_id: str) -> bool:
         """Whether the restore ``restore_id`` reached its commit."""
         async with self._sessions() as session:
             row = await session.get(SettingRow, COMMIT_KEY)
             return row is not None and row.value.get("restoreId") == restore_id
-
-
-async def _put(session: AsyncSession, key: str, value: dict[str, object], now: datetime) -> None:
-    row = await session.get(SettingRow, key)
-    if row is None:
-        session.add(SettingRow(key=key, value=value, updated_at=now))
-    else:
-        row.value = value
-        row.updated_at = now

@@ -22,9 +22,14 @@ class SettingsStore:
     async def put(self, key: str, value: dict[str, Any], now: datetime) -> None:
         """Replace the value of ``key`` in one transaction."""
         async with self._sessions() as session, session.begin():
-            row = await session.get(SettingRow, key)
-            if row is None:
-                session.add(SettingRow(key=key, value=value, updated_at=now))
-            else:
-                row.value = value
-                row.updated_at = now
+            await put_setting(session, key, value, now)
+
+
+async def put_setting(session: AsyncSession, key: str, value: dict[str, Any], now: datetime) -> None:
+    """Replace the value of ``key`` within the caller's transaction."""
+    row = await session.get(SettingRow, key)
+    if row is None:
+        session.add(SettingRow(key=key, value=value, updated_at=now))
+    else:
+        row.value = value
+        row.updated_at = now

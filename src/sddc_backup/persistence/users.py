@@ -16,6 +16,12 @@ def _user(row: UserRow) -> User:
     return User(username=row.username, role=Role(row.role), created=row.created_at)
 
 
+def user_row(user: User, password_hash: str) -> UserRow:
+    return UserRow(
+        username=user.username, password_hash=password_hash, role=user.role.value, created_at=user.created
+    )
+
+
 class UserStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -45,14 +51,7 @@ class UserStore:
         async with self._sessions() as session, session.begin():
             if await session.get(UserRow, user.username) is not None:
                 return False
-            session.add(
-                UserRow(
-                    username=user.username,
-                    password_hash=password_hash,
-                    role=user.role.value,
-                    created_at=user.created,
-                )
-            )
+            session.add(user_row(user, password_hash))
         return True
 
     async def set_password_hash(self, username: str, password_hash: str) -> bool:
