@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.appliance import Appliance
 from tests.support.http import Api
 from tests.support.postgres import PostgresCluster
 from tests.support.server import ServerProcess
@@ -95,3 +96,9 @@ def sftp_server(
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def appliance(tmp_path: Path, postgres: PostgresCluster) -> Appliance:
+    """A small appliance of the test's own: a PostgreSQL database, two trees and a SQLite file."""
+    return Appliance.create(tmp_path / "appliance", postgres)

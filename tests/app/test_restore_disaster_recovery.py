@@ -26,25 +26,13 @@ from tests.conftest import USERS
 from tests.support.appliance import Appliance
 from tests.support.http import Api, assert_vcf_error
 from tests.support.postgres import PostgresCluster
+from tests.support.restore import ELEMENTS, PASSPHRASE, PHASE_NAMES
 from tests.support.server import ADMIN, ADMIN_PASSWORD, ServerProcess
 from tests.support.sshd import SshServer
 
-PASSPHRASE = "VMw@re1!VMw@re1!"
-ELEMENTS = [{"resourceType": "SDDC_MANAGER"}]
 MASK = "**********"
 FRESH_ADMIN_PASSWORD = "Fr3sh!appliance-admin-pw"  # the new appliance's own admin@local password
 OPERATOR, OPERATOR_PASSWORD = "ops@local", "Ops!password-from-a"
-# VCF's restore phases in tasksOrder order (new_restore_status.json: no PostRestoreNfsRefresh).
-PHASE_NAMES = [
-    "StopSDDCManagerServices",
-    "ExtractSDDCManagerBackup",
-    "RestoreSDDCManagerConfiguration",
-    "RestoreSDDCManagerDatabase",
-    "StartSDDCManagerServices",
-    "RestoreSDDCSystemConfiguration",
-    "PostRestoreRemediation",
-    "UnquiesceSystem",
-]
 RESTORE_STATUSES = {"Pending", "In Progress", "Successful", "Failed"}
 JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 STAMP = re.compile(r"(\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)\.tar\.gz$")

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.app.test_restore_task import ELEMENTS, PASSPHRASE, back_up, restore
 from tests.support.appliance import Appliance
 from tests.support.http import Api, assert_vcf_error
 from tests.support.postgres import PostgresCluster
+from tests.support.restore import ELEMENTS, PASSPHRASE, back_up, restore
 from tests.support.server import ServerProcess
 from tests.support.sshd import SshServer
 

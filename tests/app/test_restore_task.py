@@ -6,24 +6,15 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sddc_backup.domain.restore import PHASES
 from tests.support.appliance import Appliance
 from tests.support.http import Api, assert_vcf_error
-from tests.support.postgres import PostgresCluster
+from tests.support.restore import ELEMENTS, PASSPHRASE, back_up, restore
 from tests.support.server import ServerProcess
 from tests.support.sshd import SshServer
-
-PASSPHRASE = "VMw@re1!VMw@re1!"
-ELEMENTS = [{"resourceType": "SDDC_MANAGER"}]
-
-
-@pytest.fixture
-def appliance(tmp_path: Path, postgres: PostgresCluster) -> Appliance:
-    return Appliance.create(tmp_path / "appliance", postgres)
 
 
 @pytest.fixture
@@ -32,25 +23,6 @@ def server(tmp_path: Path, appliance: Appliance) -> Iterator[ServerProcess]:
     proc.base_env = appliance.env()
     yield proc
     proc.stop()
-
-
-def back_up(api: Api, token: str, sftp: SshServer) -> str:
-    """Configure ``sftp``, take a backup, and return its file name."""
-    spec = {"backupLocations": [sftp.location_spec()], "encryption": {"passphrase": PASSPHRASE}}
-    r = api.request("PUT", "/v1/system/backup-configuration", token, json=spec)
-    assert api.wait_task(r.json()["id"], token)["status"] == "SUCCESSFUL"
-    r = api.request("POST", "/v1/backups/tasks", token, json={"elements": ELEMENTS})
-    task = api.wait_task(r.json()["id"], token, timeout=120)
-    assert task["status"] == "SUCCESSFUL", task
-    return str(api.request("GET", "/v1/backups", token).json()["elements"][0]["fileName"])
-
-
-def restore(api: Api, token: str, backup_file: str, passphrase: str = PASSPHRASE) -> dict[str, Any]:
-    body = {"elements": ELEMENTS, "backupFile": backup_file, "encryption": {"passphrase": passphrase}}
-    r = api.request("POST", "/v1/restores/tasks", token, json=body)
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] in ("Pending", "In Progress")
-    return api.wait_task(r.json()["id"], token, timeout=180, prefix="/v1/restores/tasks")
 
 
 def test_a_restore_brings_back_every_part_byte_for_byte(

@@ -25,26 +25,11 @@ from vmware.vapi.bindings.error import VapiError
 
 from tests.sdk.test_official_sdk import MASK, PASSPHRASE, Sdk, location_dict, plain, sftp_location, wait_task
 from tests.support.appliance import Appliance
-from tests.support.postgres import PostgresCluster
+from tests.support.restore import PHASE_NAMES
 from tests.support.server import ServerProcess
 from tests.support.sshd import SshServer
 
 SDDC_MANAGER = [m.BackupResource(resource_type="SDDC_MANAGER")]
-PHASE_NAMES = [
-    "StopSDDCManagerServices",
-    "ExtractSDDCManagerBackup",
-    "RestoreSDDCManagerConfiguration",
-    "RestoreSDDCManagerDatabase",
-    "StartSDDCManagerServices",
-    "RestoreSDDCSystemConfiguration",
-    "PostRestoreRemediation",
-    "UnquiesceSystem",
-]
-
-
-@pytest.fixture
-def appliance(tmp_path: Path, postgres: PostgresCluster) -> Appliance:
-    return Appliance.create(tmp_path / "appliance", postgres)
 
 
 @pytest.fixture
