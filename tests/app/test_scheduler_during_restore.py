@@ -95,3 +95,33 @@ async def test_a_scheduled_run_during_a_restore_is_skipped_and_recorded(tmp_path
         assert (await runtime.engine.get(restore.id)).status is TaskStatus.IN_PROGRESS
     finally:
         await runtime.close()
+
+
+async def test_a_clock_set_back_does_not_stop_the_schedule(tmp_path: Path) -> None:
+    clock = ManualClock(datetime(2026, 11, 27, 15, 30, tzinfo=UTC))
+    runtime = await Runtime.open(Settings(data_dir=tmp_path / "data", fqdn="sddc.test.local"), clock)
+    try:
+        target = tmp_path / "backups"
+        target.mkdir()
+        config = BackupConfiguration(
+            location=BackupLocation(LocationProtocol.LOCAL, str(target)),
+            schedule=BackupSchedule(
+                Frequency.HOURLY, True, False, minute_of_hour=0, retention=RetentionPolicy(10, 2, 15)
+            ),
+            passphrase="VMw@re1!VMw@re1!",
+        )
+        await runtime.configuration_store.put(config, clock.now())
+        await runtime.scheduler.tick()  # the schedule starts at 15:30
+        clock.moment = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)  # set back five hours
+        await runtime.scheduler.tick()
+        clock.moment = datetime(2026, 11, 27, 11, 0, 1, tzinfo=UTC)  # the next slot, long before 15:30
+        await runtime.scheduler.tick()
+        tasks = await runtime.engine.find(TaskQuery(type="SDDC_MANAGER_BACKUP"))
+        assert [t.name for t in tasks] == ["SDDC Manager backup (scheduled)"]
+        for _ in range(400):
+            if (await runtime.engine.get(tasks[0].id)).status.is_terminal:
+                break
+            await asyncio.sleep(0.05)
+        assert (await runtime.engine.get(tasks[0].id)).status is TaskStatus.SUCCESSFUL
+    finally:
+        await runtime.close()

@@ -72,6 +72,11 @@ class BackupService:
     ) -> None:
         self._engine, self._clock, self._configuration, self._plan = engine, clock, configuration, plan
 
+    @property
+    def resource(self) -> Resource:
+        """The appliance that this service backs up, as a VCF ``Resource``."""
+        return Resource(resource_id=self._plan.fqdn, type="SDDC_MANAGER", fqdn=self._plan.fqdn)
+
     def task_kind(self) -> TaskKind:
         return TaskKind(
             type=TASK_TYPE,

@@ -8,7 +8,9 @@ from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TYPE
 BACKUP_TYPE = "SDDC_MANAGER_BACKUP"
 CONFIGURE_TYPE = "CONFIGURE_BACKUP"
 RETENTION_TYPE = "BACKUP_RETENTION"
-EXCLUSIVE_TYPES = (BACKUP_TYPE, RESTORE_TYPE)  # one backup or restore at a time
+# One at a time: a backup, a restore, or applying retention (which must not delete a file that a
+# restore is reading, nor list a backup half written).
+EXCLUSIVE_TYPES = (BACKUP_TYPE, RESTORE_TYPE, RETENTION_TYPE)
 
 # The appliance's own codes for these are not documented; these are ours and stable, and each names
 # what is running.

@@ -105,10 +105,7 @@ class Scheduler:
     async def _start(self, trigger: str, slot: datetime) -> Task | None:
         """Start the scheduled backup of ``slot``, or record why it was skipped."""
         try:
-            if self._quiesce.paused:
-                raise InvalidInputError(
-                    "A restore is running and has quiesced the system.", error_code="RESTORE_IN_PROGRESS"
-                )
+            # Refused while a backup or restore runs, or while a restore awaits its recovery.
             task = await self._backups.start(["SDDC_MANAGER"], trigger=trigger)
         except InvalidInputError as exc:
             reason = ErrorRecord(
@@ -119,10 +116,11 @@ class Scheduler:
                 context={"slot": slot.isoformat()},
             )
             name = f"SDDC Manager backup{TRIGGERS[trigger]}"
-            await self._engine.record_skipped(BACKUP_TYPE, reason, name=name)
+            await self._engine.record_skipped(
+                BACKUP_TYPE, reason, name=name, resources=[self._backups.resource]
+            )
             return None
-        self._changed_at = None  # this backup covers any change made before it
-        return task
+        return task  # a change made before it counts as covered once it succeeds (_task_finished)
 
     def _task_finished(self, task: Task) -> None:
         if task.status is TaskStatus.SUCCESSFUL and task.type in STATE_CHANGING:
@@ -136,9 +134,6 @@ class Scheduler:
             self._changed_at = None
         self._wake.set()
 
-    def wake(self) -> None:
-        self._wake.set()
-
     # -- state ----------------------------------------------------------------------------------------
 
     async def _last_run(self, schedule: BackupSchedule | None, now: datetime) -> datetime | None:
@@ -149,7 +144,13 @@ class Scheduler:
         if state.get("schedule") != _fingerprint(schedule) or not state.get("lastRun"):
             await self._save_state(schedule, now)
             return now
-        return datetime.fromisoformat(str(state["lastRun"]))
+        last_run = datetime.fromisoformat(str(state["lastRun"]))
+        if last_run > now:
+            # The clock was set back: go on from the present, or no run would come until the old
+            # time came round again.
+            await self._save_state(schedule, now)
+            return now
+        return last_run
 
     async def _save_state(self, schedule: BackupSchedule | None, last_run: datetime) -> None:
         state = {"schedule": _fingerprint(schedule), "lastRun": last_run.isoformat()}
