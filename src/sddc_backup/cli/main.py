@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sddc_backup.cli import archive
+from sddc_backup.cli import archive, client
 from sddc_backup.cli.common import ConfigOption, JsonOption, fail, run
 from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
 from sddc_backup.domain.users import Role
@@ -60,6 +60,7 @@ def build_cli(local: LocalCommands) -> typer.Typer:
     users = typer.Typer(help="Manage local users (works on the data directory; no server needed).")
     cli.add_typer(users, name="users")
     archive.register(cli, local)
+    client.register(cli)
 
     @cli.command()
     def serve(
