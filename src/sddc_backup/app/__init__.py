@@ -29,10 +29,15 @@ class _LocalCommands:
 
     @asynccontextmanager
     async def users(self, config: Path | None) -> AsyncIterator[UserAdmin]:
+        from sddc_backup.app.logs import configure_local_logging, local_actor
         from sddc_backup.app.runtime import Runtime
         from sddc_backup.app.settings import load_settings
+        from sddc_backup.services.audit import bind_actor
 
-        runtime = await Runtime.open(load_settings(config))
+        settings = load_settings(config)
+        configure_local_logging(settings.log_format, settings.log_level)  # the audit log, on stderr
+        bind_actor(local_actor())
+        runtime = await Runtime.open(settings)
         try:
             yield runtime.users
         finally:

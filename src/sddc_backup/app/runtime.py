@@ -35,6 +35,7 @@ from sddc_backup.services.auth import Authenticator
 from sddc_backup.services.backups import BackupPlan, BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
 from sddc_backup.services.locations import LocationAccess
+from sddc_backup.services.metrics import ServiceMetrics
 from sddc_backup.services.own_settings import own_settings_files
 from sddc_backup.services.quiesce import Quiesce
 from sddc_backup.services.readiness import Readiness
@@ -122,6 +123,7 @@ class Runtime:
     restore_swaps: Swaps
     own_settings: OwnSettingsStore
     scheduler: Scheduler
+    metrics: ServiceMetrics
     _scheduler_task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -133,6 +135,8 @@ class Runtime:
         box = SecretBox.from_key_file(data_dir / "secret.key")
         user_store = UserStore(database.sessions)
         engine = TaskEngine(TaskStore(database.sessions, box), clock, FaultPlan.parse(settings.faults))
+        metrics = ServiceMetrics(engine)
+        engine.on_finished(metrics.task_ended)
         locations = LocationAccess([str(k) for k in settings.sftp_client_keys])
         configuration_store = BackupConfigurationStore(SettingsStore(database.sessions), box)
         configuration = BackupConfigurationService(
@@ -224,6 +228,7 @@ class Runtime:
             restores.swaps,
             restores.own_settings,
             scheduler,
+            metrics,
         )
 
     async def recover(self) -> tuple[RecoveredRestore | None, list[Task]]:

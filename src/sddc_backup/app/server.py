@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from sddc_backup.api.application import build_api
+from sddc_backup.app.logs import configure_logging
 from sddc_backup.app.runtime import Runtime, prepare_data_dir
 from sddc_backup.app.settings import Settings
 from sddc_backup.app.tls import TlsFiles, ensure_certificate
@@ -36,10 +37,10 @@ def tls_files(settings: Settings) -> TlsFiles:
 
 
 def serve(settings: Settings) -> None:
-    """Run the server until it is interrupted."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Run the server until it is interrupted. Everything it reports goes through the log, one event
+    per line in ``log_format``, but for a generated admin password: that is printed once on standard
+    output, never logged."""
+    configure_logging(settings.log_format, settings.log_level)
     prepare_data_dir(settings.data_dir)
     tls = tls_files(settings)
     asyncio.run(_serve(settings, tls))
@@ -50,22 +51,22 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
     admin_password = settings.admin_password.get_secret_value() if settings.admin_password else None
     boot = await runtime.users.bootstrap_admin(admin_password)
     if boot.generated_password:
-        # Shown once, on the console only: the store keeps only its hash.
+        # Shown once, on the console only (not a log event): the store keeps only its hash.
         print(f"{ADMIN_USERNAME} password (shown once): {boot.generated_password}", flush=True)
     elif boot.created:
-        print(f"{ADMIN_USERNAME} created with the configured admin password", flush=True)
+        log.info("%s created with the configured admin password", ADMIN_USERNAME)
     if tls.generated:
-        print(f"generated a self-signed TLS certificate in {tls.cert.parent}", flush=True)
+        log.info("generated a self-signed TLS certificate in %s", tls.cert.parent)
     restore, interrupted = await runtime.recover()
     if restore is not None:
-        print(f"restore {restore.restore_id} was interrupted by the last stop: {restore.outcome}", flush=True)
+        log.warning("restore %s was interrupted by the last stop: %s", restore.restore_id, restore.outcome)
     for task in interrupted:
-        print(f"task {task.id} ({task.type}) was interrupted by the last stop: now FAILED", flush=True)
+        log.warning("task %s (%s) was interrupted by the last stop: now FAILED", task.id, task.type)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        print(f"TLS certificate {tls.cert} SHA-256 fingerprint: {tls.fingerprint}", flush=True)
-        print(f"sddc-backup listening on https://{settings.host}:{settings.port}", flush=True)
+        log.info("TLS certificate %s SHA-256 fingerprint: %s", tls.cert, tls.fingerprint)
+        log.info("sddc-backup listening on https://%s:%s", settings.host, settings.port)
         runtime.start_scheduler()
         try:
             yield
@@ -73,12 +74,13 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
             await runtime.close()
 
     config = uvicorn.Config(
-        build_api(runtime.api, lifespan=lifespan),
+        build_api(runtime.api, lifespan=lifespan, metrics=runtime.metrics),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(tls.cert),
         ssl_keyfile=str(tls.key),
         log_level=settings.log_level.lower(),
+        log_config=None,  # configure_logging has sent uvicorn's loggers, the access log too, to ours
         server_header=False,
         # Idle keep-alive clients must not hold a stop (or a restart by systemd) for long.
         timeout_graceful_shutdown=5,

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     services_timeout_seconds: float = Field(300.0, gt=0)
     state_change_delay_seconds: float = Field(5.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
     faults: str = ""
 
     @classmethod
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def state_store_url(self) -> str:

@@ -22,6 +22,7 @@ from sddc_backup.domain.errors import AuthenticationError, LoginThrottledError, 
 from sddc_backup.domain.throttle import LoginThrottle
 from sddc_backup.domain.users import Role
 from sddc_backup.persistence.users import RefreshTokenStore, UserStore
+from sddc_backup.services.audit import audit, bind_actor
 from sddc_backup.services.passwords import verify_password
 
 _ALGORITHM = "HS256"
@@ -76,7 +77,10 @@ class Authenticator:
     async def refresh(self, refresh_id: str) -> str:
         now = self._clock.now()
         owner = await self._refresh.owner(refresh_id, now)
-        if owner is None or await self._users.get(owner) is None:
+        valid = owner is not None and await self._users.get(owner) is not None
+        who = owner or "anonymous"  # this call carries no credentials but the refresh token
+        audit("token.refresh", who, "success" if valid else "failure", actor=who)
+        if owner is None or not valid:
             # 404, as the appliance documents for this call.
             raise NotFoundError(
                 "The refresh token is unknown or has expired.",
@@ -86,7 +90,10 @@ class Authenticator:
         return self._access_token(owner, now)
 
     async def revoke(self, refresh_id: str) -> None:
-        await self._refresh.remove(refresh_id)
+        owner = await self._refresh.owner(refresh_id, self._clock.now())
+        removed = await self._refresh.remove(refresh_id)
+        who = owner or "anonymous"
+        audit("token.revoke", who, "success" if removed else "not found", actor=who)
 
     async def from_bearer(self, token: str) -> Principal:
         try:
@@ -121,6 +128,7 @@ class Authenticator:
         now = self._clock.now()
         wait = self._throttle.retry_after(key, now)
         if wait:
+            audit("login", username, "throttled", actor=username, client=client)
             raise LoginThrottledError(
                 f"Too many failed logins for {username}; try again in {wait} seconds.",
                 retry_after_seconds=wait,
@@ -128,18 +136,22 @@ class Authenticator:
         found = await self._users.get(username)
         if not await verify_password(found[1] if found else None, password) or found is None:
             self._throttle.record_failure(key, self._clock.now())
+            audit("login", username, "failure", actor=username, client=client)
             raise AuthenticationError(
                 "The user name or password is wrong.",
                 error_code="INVALID_CREDENTIALS",
                 remediation="Check the user name and password. Repeated failures lock the login for a while.",
             )
         self._throttle.record_success(key)
+        audit("login", username, "success", actor=username, client=client)
+        bind_actor(found[0].username)
         return Principal(found[0].username, found[0].role)
 
     async def _principal(self, username: str) -> Principal:
         found = await self._users.get(username)
         if found is None:
             raise AuthenticationError("The user of this token no longer exists.")
+        bind_actor(found[0].username)  # who acts in this request, for the audit log
         return Principal(found[0].username, found[0].role)
 
     def _access_token(self, username: str, now: datetime) -> str:

@@ -25,6 +25,7 @@ from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.persistence.catalog import BackupCatalog, CatalogEntry
 from sddc_backup.services.archive_stream import ArchiveStream
 from sddc_backup.services.archives import metadata_for
+from sddc_backup.services.audit import audit
 from sddc_backup.services.exclusive import BACKUP_TYPE, EXCLUSIVE_TYPES, busy_code, busy_error
 from sddc_backup.services.locations import STALE_AFTER
 from sddc_backup.services.quiesce import Quiesce
@@ -115,7 +116,9 @@ class BackupService:
             )
         resource = Resource(resource_id=self._plan.fqdn, type="SDDC_MANAGER", fqdn=self._plan.fqdn)
         name = f"SDDC Manager backup{TRIGGERS[trigger]}"
-        return await self._engine.submit(TASK_TYPE, {"trigger": trigger}, name=name, resources=[resource])
+        task = await self._engine.submit(TASK_TYPE, {"trigger": trigger}, name=name, resources=[resource])
+        audit("backup.start", self._plan.fqdn, "started", task_id=task.id, trigger=trigger)
+        return task
 
     async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
         await ctrl.subtask(SUBTASKS[0][0])

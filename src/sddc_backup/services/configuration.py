@@ -24,6 +24,7 @@ from sddc_backup.domain.restore import TASK_TYPE as RESTORE_TYPE
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.config_store import BackupConfigurationStore
+from sddc_backup.services.audit import audit
 from sddc_backup.services.exclusive import CONFIGURE_TYPE, busy_code
 from sddc_backup.services.locations import Check, CheckStatus, LocationAccess, first_error
 from sddc_backup.tasks.controller import TaskController
@@ -82,12 +83,15 @@ class BackupConfigurationService:
                 remediation="Wait for the restore to end, then change the configuration.",
             )
         name = "Edit backup configuration" if partial else "Configure backup settings"
-        return await self._engine.submit(
+        task = await self._engine.submit(
             TASK_TYPE,
             {"spec": spec_to_dict(spec), "partial": partial},
             name=name,
             resources=[Resource(resource_id=self._fqdn, type="SDDC_MANAGER", fqdn=self._fqdn)],
         )
+        parts = ",".join(p for p in ("locations", "schedules", "passphrase") if getattr(spec, p) is not None)
+        audit("configuration.change", "backup-configuration", "started", task_id=task.id, parts=parts)
+        return task
 
     async def validate(self, spec: ConfigurationSpec) -> list[Check]:
         """Run every check on ``spec`` merged into the stored configuration, saving nothing."""

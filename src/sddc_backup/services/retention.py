@@ -8,7 +8,6 @@ that was just taken. Every deletion is a stage of the task that made it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -21,13 +20,12 @@ from sddc_backup.domain.retention import BackupRecord, Reason, retention_reasons
 from sddc_backup.domain.storage import ObjectInfo, Storage
 from sddc_backup.domain.tasks import Task
 from sddc_backup.persistence.catalog import BackupCatalog
+from sddc_backup.services.audit import audit
 from sddc_backup.services.exclusive import EXCLUSIVE_TYPES, RETENTION_TYPE, busy_code, busy_error
 from sddc_backup.services.inventory import SIDECAR, not_configured
 from sddc_backup.storage.errors import ObjectNotFoundError
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ async def apply_retention(
             with suppress(ObjectNotFoundError):
                 await storage.delete(victim)
         await catalog.forget(config.location.catalog_key, name)
-        log.info("retention deleted %s", name)
+        audit("retention.delete", name, "success", task_id=ctrl.task_id)
     return plan.deletions
 
 

@@ -9,6 +9,7 @@ from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.errors import ConflictError, InvalidInputError, NotFoundError
 from sddc_backup.domain.users import ADMIN_USERNAME, Role, User, check_username
 from sddc_backup.persistence.users import UserStore
+from sddc_backup.services.audit import audit
 from sddc_backup.services.passwords import hash_password
 
 MIN_PASSWORD_LENGTH = 8
@@ -36,6 +37,7 @@ class UserAdmin:
                 error_code="USER_EXISTS",
                 remediation="Choose another name, or change this user's password with users set-password.",
             )
+        audit("user.add", user.username, "success", role=role.value)
         return user
 
     async def list(self) -> list[User]:
@@ -52,11 +54,13 @@ class UserAdmin:
             )
         if not await self._users.remove(username):
             raise _no_such_user(username)
+        audit("user.remove", username, "success")
 
     async def set_password(self, username: str, password: str) -> None:
         _check_password(password)
         if not await self._users.set_password_hash(username, await hash_password(password)):
             raise _no_such_user(username)
+        audit("user.set_password", username, "success")
 
     async def bootstrap_admin(self, password: str | None) -> Bootstrap:
         """Create ``admin@local`` when the store has no user at all (the first start)."""

@@ -18,6 +18,7 @@ from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.persistence.catalog import BackupCatalog, CatalogEntry
 from sddc_backup.services.archive_read import check_archive, from_async
+from sddc_backup.services.audit import audit
 from sddc_backup.services.inventory import sidecar_digest
 from sddc_backup.storage.errors import IntegrityError, ObjectNotFoundError
 from sddc_backup.tasks.controller import TaskController
@@ -82,9 +83,11 @@ class VerificationService:
         await ctrl.subtask(SUBTASK[0])
         try:
             await self._check(ctrl, config.location, config.passphrase.encode(), name)
-        except SddcBackupError:
+        except SddcBackupError as exc:
+            audit("backup.verify", name, "failure", task_id=ctrl.task_id, error_code=exc.error_code)
             await self._catalog.mark_unverified(config.location.catalog_key, name)
             raise
+        audit("backup.verify", name, "success", task_id=ctrl.task_id)
 
     async def _check(
         self, ctrl: TaskController, location: BackupLocation, passphrase: bytes, name: str

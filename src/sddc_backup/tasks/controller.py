@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sddc_backup.domain.clock import Clock
@@ -22,6 +24,40 @@ class TaskCancelledError(SddcBackupError):
 class InjectedFaultError(SddcBackupError):
     error_code = "INJECTED_FAULT"
     remediation = "A fault plan (SDDC_BACKUP_FAULTS) is set; unset it outside tests."
+
+
+@dataclass
+class TaskLogContext:
+    """Which task, phase (subtask) and stage the code that logs is running in.
+
+    The engine binds one to the context of a task's run (``bind_task_log_context``), so that everything
+    the body logs, in coroutines and threads it starts too, can be attributed to the task; the controller
+    keeps ``phase`` and ``stage`` current.
+    """
+
+    task_id: str
+    task_type: str
+    phase: str | None = None
+    stage: str | None = None
+
+    def fields(self) -> dict[str, str]:
+        found = {"task_id": self.task_id, "task_type": self.task_type}
+        found.update({k: v for k, v in (("phase", self.phase), ("stage", self.stage)) if v is not None})
+        return found
+
+
+_LOG_CONTEXT: ContextVar[TaskLogContext | None] = ContextVar("sddc_backup_task_log_context", default=None)
+
+
+def bind_task_log_context(context: TaskLogContext) -> None:
+    """Attribute what is logged from now on in this context (and contexts copied from it) to a task."""
+    _LOG_CONTEXT.set(context)
+
+
+def task_log_fields() -> dict[str, str]:
+    """``task_id``, ``task_type``, ``phase`` and ``stage`` of the task running here; empty outside one."""
+    context = _LOG_CONTEXT.get()
+    return context.fields() if context is not None else {}
 
 
 class TaskController(Protocol):
@@ -66,6 +102,7 @@ class EngineController:
         self.cancel_requested = False
         self._last_progress_save = 0.0
         self._saves: set[asyncio.Task[None]] = set()
+        self.log_context = TaskLogContext(task.id, task.type)
 
     @property
     def task_id(self) -> str:
@@ -74,10 +111,13 @@ class EngineController:
     async def subtask(self, name: str) -> None:
         self.raise_if_cancelled()
         await self.transition(lambda draft: draft.begin_subtask(name, self._clock.now()))
+        self.log_context.phase, self.log_context.stage = name, None
 
     async def stage(self, name: str, description: str = "") -> None:
         self.raise_if_cancelled()
         await self.transition(lambda draft: draft.begin_stage(name, description or name, self._clock.now()))
+        current = self.task.current_subtask  # a stage outside any subtask starts one named after the task
+        self.log_context.phase, self.log_context.stage = current.name if current else None, name
         await self._fault(f"{self.task.type}:{name}")
 
     async def transition(self, change: Callable[[Task], object]) -> None:

@@ -22,7 +22,12 @@ from sddc_backup.domain.faults import FaultPlan
 from sddc_backup.domain.tasks import ErrorRecord, Resource, SubTask, Task, TaskStatus
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.task_store import TaskQuery
-from sddc_backup.tasks.controller import EngineController, TaskCancelledError, TaskController
+from sddc_backup.tasks.controller import (
+    EngineController,
+    TaskCancelledError,
+    TaskController,
+    bind_task_log_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,9 @@ class TaskEngine:
         self._listeners: list[Callable[[Task], None]] = []
 
     def on_finished(self, listener: Callable[[Task], None]) -> None:
-        """Call ``listener`` with every task that ends in this process (it must not block or raise)."""
+        """Call ``listener`` with every task that ends in this process, once it is stored: each run of a
+        body, and each SKIPPED record (``record_skipped``). Not with the tasks that ``recover`` and
+        ``conclude`` resolve at start-up. The listener must not block or raise."""
         self._listeners.append(listener)
 
     def register(self, kind: TaskKind) -> None:
@@ -185,7 +192,12 @@ class TaskEngine:
         for task in await self._store.unfinished():
             task.fail(_interrupted(task), self._clock.now())
             await self._save(task)
-            log.warning("task %s (%s) was interrupted by a stop and is now FAILED", task.id, task.type)
+            log.warning(
+                "task %s (%s) was interrupted by a stop and is now FAILED",
+                task.id,
+                task.type,
+                extra={"fields": {"task_id": task.id, "task_type": task.type}},
+            )
             recovered.append(task)
         return recovered
 
@@ -212,7 +224,14 @@ class TaskEngine:
         )
         task.skip(reason, self._clock.now())
         await self._save(task)
-        log.info("task %s (%s) skipped: %s", task.id, task.type, reason.message)
+        log.info(
+            "task %s (%s) skipped: %s",
+            task.id,
+            task.type,
+            reason.message,
+            extra={"fields": {"task_id": task.id, "task_type": task.type}},
+        )
+        self._notify(task)
         return task
 
     async def unfinished(self, task_type: str) -> list[Task]:
@@ -262,6 +281,7 @@ class TaskEngine:
 
     async def _run(self, kind: TaskKind, controller: EngineController) -> None:
         task = controller.task
+        bind_task_log_context(controller.log_context)  # this runner's own context: the body's logs say so
         log.info("task %s (%s) started, attempt %d", task.id, task.type, task.attempts)
         status, error = TaskStatus.SUCCESSFUL, None
         try:
@@ -288,9 +308,12 @@ class TaskEngine:
         await asyncio.shield(controller.transition(lambda t: _end(t, status, error, self._now())))
         self._running.pop(task.id, None)
         log.info("task %s (%s) ended %s", task.id, task.type, status.value)
+        self._notify(controller.task)
+
+    def _notify(self, task: Task) -> None:
         for listener in self._listeners:
             try:
-                listener(controller.task)
+                listener(task)
             except Exception:
                 log.exception("a listener failed on the end of task %s", task.id)
 

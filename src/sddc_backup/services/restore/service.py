@@ -9,6 +9,7 @@ data directory lets the next start do either after a crash. See docs/design/rest
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from sddc_backup.domain.restore import (
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.own_settings_store import OwnSettingsStore
+from sddc_backup.services.audit import audit
 from sddc_backup.services.exclusive import CONFIGURE_TYPE, EXCLUSIVE_TYPES, busy_code, busy_error
 from sddc_backup.services.restore.run import RestoreFailedError, RestoreRun, RestoreSetup
 from sddc_backup.services.restore.source import BackupFileRef, resolve
@@ -93,10 +95,12 @@ class RestoreService:
         task_id = str(uuid.uuid4())
         self._passphrases[task_id] = passphrase.encode()
         try:
-            return await self._engine.submit(TASK_TYPE, params, resources=[resource], task_id=task_id)
+            task = await self._engine.submit(TASK_TYPE, params, resources=[resource], task_id=task_id)
         except BaseException:
             self._passphrases.pop(task_id, None)
             raise
+        audit("restore.start", ref.text, "started", task_id=task_id)
+        return task
 
     def _refuse_if_busy(self) -> None:
         # A configuration change that lands after the commit would undo part of the restore.
@@ -112,7 +116,15 @@ class RestoreService:
                 remediation="Start the restore again with POST /v1/restores/tasks.",
             )
         run = RestoreRun(self._setup, ctrl, self._clock, passphrase, _ref(params))
-        await run.execute()
+        outcome = "failure"
+        try:
+            await run.execute()
+            outcome = "success"
+        except asyncio.CancelledError:
+            outcome = "interrupted"  # the service stops; its next start finishes or rolls it back
+            raise
+        finally:
+            audit("restore.end", run.ref.text, outcome, task_id=ctrl.task_id)
 
 
 def _ref(params: Mapping[str, object]) -> BackupFileRef:
