@@ -1,6 +1,7 @@
 """The task model: what the engine persists and the API shows as a VCF ``Task``.
 
-A task moves PENDING -> IN_PROGRESS -> one of SUCCESSFUL, FAILED, CANCELLED. A FAILED task may be retried,
+A task moves PENDING -> IN_PROGRESS -> one of SUCCESSFUL, FAILED, CANCELLED; a task that was never
+run (a scheduled backup that could not start) is recorded SKIPPED. A FAILED task may be retried,
 which takes it back to IN_PROGRESS under the same id. Subtasks and their stages move the same way, and
 every transition is one of the methods below, so the rules live in one place. The methods are pure:
 they take the time as an argument and change only the object.

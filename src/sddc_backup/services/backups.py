@@ -108,19 +108,23 @@ class BackupService:
         running = self._engine.running_type(EXCLUSIVE_TYPES)
         if running is not None:
             raise busy_error(running)
-        if self._plan.quiesce.paused:
-            raise InvalidInputError(
-                "A restore has not been finished or rolled back: the appliance may be half restored.",
-                error_code="RESTORE_RECOVERY_PENDING",
-                remediation="Restart sddc-backup: at start-up it finishes or rolls back that restore.",
-            )
+        self._refuse_if_unresolved()
         resource = Resource(resource_id=self._plan.fqdn, type="SDDC_MANAGER", fqdn=self._plan.fqdn)
         name = f"SDDC Manager backup{TRIGGERS[trigger]}"
         task = await self._engine.submit(TASK_TYPE, {"trigger": trigger}, name=name, resources=[resource])
         audit("backup.start", self._plan.fqdn, "started", task_id=task.id, trigger=trigger)
         return task
 
+    def _refuse_if_unresolved(self) -> None:
+        if self._plan.quiesce.paused:
+            raise InvalidInputError(
+                "A restore has not been finished or rolled back: the appliance may be half restored.",
+                error_code="RESTORE_RECOVERY_PENDING",
+                remediation="Restart sddc-backup: at start-up it finishes or rolls back that restore.",
+            )
+
     async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
+        self._refuse_if_unresolved()  # also for a retry, which does not pass through start()
         await ctrl.subtask(SUBTASKS[0][0])
         await ctrl.stage("Read the backup configuration")
         config = await self._configuration()
@@ -167,12 +171,17 @@ class BackupService:
                 await apply_retention(
                     ctrl, storage, config, self._plan.fqdn, self._plan.catalog, self._clock.now(), {name}
                 )
-            except SddcBackupError as exc:
+            except Exception as exc:
+                message, remediation = (
+                    (exc.message, exc.remediation)
+                    if isinstance(exc, SddcBackupError)
+                    else (str(exc), "Check the service log.")
+                )
                 raise RetentionFailedError(
                     f"The backup {name} was written and checked, but applying the retention policy "
-                    f"failed: {exc.message}",
-                    remediation=f"{exc.remediation} The new backup is safe; the next backup applies "
-                    "the policy again.",
+                    f"failed: {message}",
+                    remediation=f"{remediation} The new backup is safe; the next backup applies the "
+                    "policy again.",
                 ) from exc
         finally:
             await storage.close()

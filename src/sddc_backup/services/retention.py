@@ -93,7 +93,9 @@ async def apply_retention(
     assert config.location is not None
     for name in plan.deletions:
         await ctrl.stage(f"Delete {name}", f"Delete {name} and its checksum: no retention rule keeps it")
-        for victim in (name, name + SIDECAR):
+        # The sidecar first: a deletion cut short leaves an archive the catalog still knows, which the
+        # next run deletes, instead of a sidecar that no rule would ever consider.
+        for victim in (name + SIDECAR, name):
             # Already gone: deleted by hand, or a sidecar that was never written.
             with suppress(ObjectNotFoundError):
                 await storage.delete(victim)
@@ -131,7 +133,7 @@ class RetentionService:
             name="Apply the retention policy",
             body=self._run,
             subtasks=(SUBTASK,),
-            exclusive_with=(*EXCLUSIVE_TYPES, TASK_TYPE),
+            exclusive_with=EXCLUSIVE_TYPES,
             busy_code=busy_code(TASK_TYPE),
         )
 
@@ -139,7 +141,7 @@ class RetentionService:
         config = await self._configuration()
         if config.location is None:
             raise not_configured()
-        running = self._engine.running_type((*EXCLUSIVE_TYPES, TASK_TYPE))
+        running = self._engine.running_type(EXCLUSIVE_TYPES)
         if running is not None:
             raise busy_error(running)
         return await self._engine.submit(TASK_TYPE, {})

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 
+from sddc_backup.archive.errors import CorruptArchiveError, ManifestMismatchError, UnsafeMemberError
 from sddc_backup.archive.manifest import parse_archive_name
 from sddc_backup.archive.reader import DiscardingSink
 from sddc_backup.domain.backup_config import BackupConfiguration, BackupLocation
@@ -25,6 +26,8 @@ from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
 
 TASK_TYPE = "SDDC_MANAGER_BACKUP_VERIFICATION"
+# Failures that say the file itself is damaged (and so no longer verified).
+DAMAGED = (CorruptArchiveError, ManifestMismatchError, UnsafeMemberError, IntegrityError)
 SUBTASK = ("Verify backup", "Download, decrypt and check every member against the manifest")
 
 
@@ -85,7 +88,8 @@ class VerificationService:
             await self._check(ctrl, config.location, config.passphrase.encode(), name)
         except SddcBackupError as exc:
             audit("backup.verify", name, "failure", task_id=ctrl.task_id, error_code=exc.error_code)
-            await self._catalog.mark_unverified(config.location.catalog_key, name)
+            if isinstance(exc, DAMAGED):  # not a lost connection, nor a passphrase changed since
+                await self._catalog.mark_unverified(config.location.catalog_key, name)
             raise
         audit("backup.verify", name, "success", task_id=ctrl.task_id)
 

@@ -67,6 +67,7 @@ async def _recover(
         remediation="The appliance is as it was before the restore. Start the restore again.",
     )
     await engine.conclude(journal.restore_id, error, "")
+    swaps.forget(journal)
     log.warning("restore %s was interrupted before its commit: rolled it back", journal.restore_id)
     return RecoveredRestore(journal.restore_id, "rolled back")
 

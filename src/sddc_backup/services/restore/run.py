@@ -86,6 +86,7 @@ class RestoreRun:
                 if self.committed or await self.setup.own_settings.committed(self.journal.restore_id):
                     raise
                 await self.setup.swaps.undo(self.journal)
+                self.setup.swaps.forget(self.journal)
             except Exception as undo_failure:
                 if undo_failure is exc:
                     raise

@@ -27,7 +27,8 @@ class Swaps:
     quiesce: Quiesce
 
     async def undo(self, journal: RestoreJournal) -> None:
-        """Put back everything the restore replaced, restart the services, forget the journal.
+        """Put back everything the restore replaced and restart the services. The caller forgets the
+        journal once the task's end is stored, so that a crash in between still finds it.
 
         Raises when the state cannot be put back; the journal then stays, and the next start tries again.
         """
@@ -37,7 +38,6 @@ class Swaps:
         files.remove(Path(journal.staging))
         if journal.services_stopped:
             await _best_effort("start the services", self.commands.run_start())
-        self.forget(journal)
 
     def _undo_swaps(self, journal: RestoreJournal) -> None:
         if journal.database is not None:
