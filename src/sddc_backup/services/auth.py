@@ -72,7 +72,7 @@ class Authenticator:
         refresh_id = str(uuid.uuid4())
         await self._refresh.purge_expired(now)
         await self._refresh.add(refresh_id, principal.username, now, now + self._refresh_ttl)
-        return TokenPair(self._access_token(principal.username, now), refresh_id)
+        return TokenPair(self._access_token(principal, now), refresh_id)
 
     async def refresh(self, refresh_id: str) -> str:
         now = self._clock.now()
@@ -87,7 +87,9 @@ class Authenticator:
                 error_code="REFRESH_TOKEN_NOT_FOUND",
                 remediation="Log in again with POST /v1/tokens to get a new token pair.",
             )
-        return self._access_token(owner, now)
+        found = await self._users.get(owner)
+        assert found is not None  # checked above
+        return self._access_token(Principal(found[0].username, found[0].role), now)
 
     async def revoke(self, refresh_id: str) -> None:
         owner = await self._refresh.owner(refresh_id, self._clock.now())
@@ -154,9 +156,12 @@ class Authenticator:
         bind_actor(found[0].username)  # who acts in this request, for the audit log
         return Principal(found[0].username, found[0].role)
 
-    def _access_token(self, username: str, now: datetime) -> str:
+    def _access_token(self, principal: Principal, now: datetime) -> str:
+        """A signed JWT. ``role`` is for display by clients (``sddc-backup login``); every request
+        reads the role from the user store again, so a changed role applies at once."""
         claims = {
-            "sub": username,
+            "sub": principal.username,
+            "role": principal.role.value,
             "iat": int(now.timestamp()),
             "exp": int((now + self._access_ttl).timestamp()),
             "jti": secrets.token_hex(8),

@@ -8,6 +8,7 @@ invocation logs in again.
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 from contextlib import suppress
@@ -89,6 +90,17 @@ class ServerSession:
         except ClientError as exc:
             if exc.exit_code == ExitCode.CONNECTION:
                 raise
+
+    def token_claims(self) -> dict[str, object]:
+        """The claims of the access token, unverified (the server verifies it; this is for display)."""
+        if self._access is None:
+            return {}
+        try:
+            payload = self._access.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return {}
+        return claims if isinstance(claims, dict) else {}
 
     def login(self) -> None:
         """Exchange the user name and password for tokens (a no-op once logged in)."""
