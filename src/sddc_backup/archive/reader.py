@@ -32,7 +32,8 @@ from sddc_backup.archive.openssl_enc import Decryptor
 GZIP_MAGIC = b"\x1f\x8b\x08"
 # The stub types isal_zlib.error as an instance; at run time it is the exception class.
 _GZIP_ERROR = cast(type[Exception], isal_zlib.error)
-READ_SIZE = 1 << 20
+READ_SIZE = 1 << 18  # 256 KiB: larger pieces cost more in allocation than they save
+PULL_SIZE = 1 << 18
 MAX_NAME = 4096
 MAX_MEMBERS = 1_000_000
 MAX_DEPTH = 128
@@ -109,6 +110,7 @@ class _PlainStream(io.RawIOBase):
         self._head = b""
         self._magic_ok = False
         self._buffer = bytearray()
+        self._pending = memoryview(b"")
         self._done = False
 
     def readable(self) -> bool:
@@ -123,12 +125,17 @@ class _PlainStream(io.RawIOBase):
         return n
 
     def _pull(self) -> None:
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            self._done = True
-            self._inflate(self._cipher.finalize(), final=True)
-        else:
-            self._inflate(self._cipher.update(chunk), final=False)
+        # Large input chunks (a download yields several MiB at once) are taken a slice at a time, so
+        # that what one step decrypts and inflates, and so the memory it holds, stays small.
+        if not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._done = True
+                self._inflate(self._cipher.finalize(), final=True)
+                return
+            self._pending = memoryview(chunk)
+        piece, self._pending = self._pending[:PULL_SIZE], self._pending[PULL_SIZE:]
+        self._inflate(self._cipher.update(bytes(piece)), final=False)
 
     def _inflate(self, data: bytes, *, final: bool) -> None:
         if not self._magic_ok:
