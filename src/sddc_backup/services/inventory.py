@@ -9,7 +9,7 @@ from datetime import datetime
 from sddc_backup.archive.manifest import parse_archive_name
 from sddc_backup.domain.backup_config import BackupLocation
 from sddc_backup.domain.errors import InvalidInputError
-from sddc_backup.domain.storage import Storage
+from sddc_backup.domain.storage import ObjectInfo, Storage
 from sddc_backup.persistence.catalog import BackupCatalog, CatalogEntry
 from sddc_backup.storage.errors import ObjectNotFoundError
 
@@ -35,22 +35,34 @@ def not_configured() -> InvalidInputError:
     )
 
 
+@dataclass(frozen=True)
+class Listing:
+    """One read of the location and the catalog: the backup files, and what they were made from
+    (so that the retention view needs no second listing)."""
+
+    files: list[BackupFile]
+    objects: list[ObjectInfo]
+    known: dict[str, CatalogEntry]
+
+
 async def list_backups(
     location: BackupLocation | None,
     opener: Callable[[BackupLocation], Awaitable[Storage]],
     catalog: BackupCatalog,
-) -> list[BackupFile]:
+) -> Listing:
     """Backup files (by our naming pattern), newest first, each with its sidecar digest if present
     and the time of its last full check."""
     if location is None:
         raise not_configured()
     storage = await opener(location)
     try:
-        found = await _list(storage)
+        objects = await storage.list_objects()
+        found = await _files(storage, objects)
     finally:
         await storage.close()
     known = await catalog.entries(location.catalog_key)
-    return [replace(b, verified=_verified(b, known.get(b.name))) for b in found]
+    files = [replace(b, verified=_verified(b, known.get(b.name))) for b in found]
+    return Listing(files, objects, known)
 
 
 def _verified(found: BackupFile, entry: CatalogEntry | None) -> datetime | None:
@@ -64,8 +76,7 @@ def _verified(found: BackupFile, entry: CatalogEntry | None) -> datetime | None:
     return entry.verified
 
 
-async def _list(storage: Storage) -> list[BackupFile]:
-    objects = await storage.list_objects()
+async def _files(storage: Storage, objects: list[ObjectInfo]) -> list[BackupFile]:
     names = {o.name for o in objects}
     found = []
     for obj in objects:

@@ -22,7 +22,7 @@ from sddc_backup.domain.tasks import Task
 from sddc_backup.persistence.catalog import BackupCatalog
 from sddc_backup.services.audit import audit
 from sddc_backup.services.exclusive import EXCLUSIVE_TYPES, RETENTION_TYPE, busy_code, busy_error
-from sddc_backup.services.inventory import SIDECAR, not_configured
+from sddc_backup.services.inventory import SIDECAR, Listing, not_configured
 from sddc_backup.storage.errors import ObjectNotFoundError
 from sddc_backup.tasks.controller import TaskController
 from sddc_backup.tasks.engine import TaskEngine, TaskKind
@@ -58,18 +58,18 @@ def ours(objects: Collection[ObjectInfo], fqdn: str, known: Collection[str]) -> 
     return found
 
 
-async def plan_retention(
-    storage: Storage,
+def plan_retention(
+    objects: Collection[ObjectInfo],
+    known: Collection[str],
     config: BackupConfiguration,
     fqdn: str,
-    catalog: BackupCatalog,
     now: datetime,
     protect: Collection[str] = (),
 ) -> RetentionPlan:
+    """What the policy keeps among ``objects`` (a listing of the location; ``known``: the names the
+    catalog records there)."""
     policy = policy_of(config)
-    assert config.location is not None
-    known = await catalog.entries(config.location.catalog_key)
-    backups = ours(await storage.list_objects(), fqdn, known)
+    backups = ours(objects, fqdn, known)
     if policy is None:
         return RetentionPlan(None, {b.name: set() for b in backups})
     return RetentionPlan(policy, retention_reasons(backups, policy, now, protect))
@@ -86,11 +86,12 @@ async def apply_retention(
 ) -> list[str]:
     """Delete what the policy does not keep, one stage per file; returns the names deleted."""
     await ctrl.stage("Work out what the retention policy keeps")
-    plan = await plan_retention(storage, config, fqdn, catalog, now, protect)
+    assert config.location is not None
+    known = await catalog.entries(config.location.catalog_key)
+    plan = plan_retention(await storage.list_objects(), known, config, fqdn, now, protect)
     if plan.policy is None:
         await ctrl.stage("No retention policy: every backup is kept")
         return []
-    assert config.location is not None
     for name in plan.deletions:
         await ctrl.stage(f"Delete {name}", f"Delete {name} and its checksum: no retention rule keeps it")
         # The sidecar first: a deletion cut short leaves an archive the catalog still knows, which the
@@ -146,16 +147,9 @@ class RetentionService:
             raise busy_error(running)
         return await self._engine.submit(TASK_TYPE, {})
 
-    async def preview(self) -> RetentionPlan:
-        """What the policy would keep and delete now (nothing is deleted)."""
-        config = await self._configuration()
-        if config.location is None:
-            raise not_configured()
-        storage = await self._open(config.location)
-        try:
-            return await plan_retention(storage, config, self._fqdn, self._catalog, self._clock.now())
-        finally:
-            await storage.close()
+    def preview(self, config: BackupConfiguration, listing: Listing) -> RetentionPlan:
+        """What the policy would keep and delete now, from a listing just made (nothing is deleted)."""
+        return plan_retention(listing.objects, listing.known, config, self._fqdn, self._clock.now())
 
     async def _run(self, ctrl: TaskController, params: Mapping[str, object]) -> None:
         config = await self._configuration()

@@ -112,8 +112,8 @@ async def list_backups(
             context={"field": "retention"},
         )
     config = await services.configuration.get()
-    found = await inventory.list_backups(config.location, services.locations.open, services.catalog)
-    plan = await services.retention.preview()
+    listing = await inventory.list_backups(config.location, services.locations.open, services.catalog)
+    plan = services.retention.preview(config, listing)
     kept = {
         name: BackupRetention(keep=bool(why) or plan.policy is None, reasons=sorted(why))
         for name, why in plan.reasons.items()
@@ -129,7 +129,7 @@ async def list_backups(
             verification_timestamp=to_vcf_timestamp(b.verified) if b.verified else None,
             retention=kept.get(b.name),
         )
-        for b in found
+        for b in listing.files
     ]
     pages = 1 if elements else 0
     meta = PageMetadata(
