@@ -109,9 +109,10 @@ class BackupService:
         if running is not None:
             raise busy_error(running)
         self._refuse_if_unresolved()
-        resource = Resource(resource_id=self._plan.fqdn, type="SDDC_MANAGER", fqdn=self._plan.fqdn)
         name = f"SDDC Manager backup{TRIGGERS[trigger]}"
-        task = await self._engine.submit(TASK_TYPE, {"trigger": trigger}, name=name, resources=[resource])
+        task = await self._engine.submit(
+            TASK_TYPE, {"trigger": trigger}, name=name, resources=[self.resource]
+        )
         audit("backup.start", self._plan.fqdn, "started", task_id=task.id, trigger=trigger)
         return task
 
