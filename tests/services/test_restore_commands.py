@@ -52,6 +52,16 @@ async def reaped(pid: int) -> bool:
     return False
 
 
+async def ends(pid: int) -> bool:
+    """Waits until ``pid`` has ended. A process that another killed (not its parent, which would wait
+    for it) takes a moment to act on its SIGKILL, so "not running" right after the kill can be early."""
+    for _ in range(500):
+        if not running(pid):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 @pytest.fixture
 def strays() -> Iterator[list[int]]:
     """Processes that a test's commands started; any still running at the end are killed."""
@@ -129,7 +139,7 @@ async def test_a_timeout_kills_every_process_of_the_command(here: Path, strays: 
         await commands.run_stop()
     child = int((here / "child").read_text())
     strays.append(child)
-    assert not running(child)
+    assert await ends(child)
 
 
 async def test_the_check_runs_again_until_it_passes(here: Path) -> None:
