@@ -218,17 +218,34 @@ def _write(
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_TAR_BUFFER) as tar:
         writer = _TarWriter(tar, base)
         writer.add_json(METADATA, metadata, mtime)
-        for source in sources:
-            entries = source.entries()
-            try:
-                for entry in entries:
-                    writer.add(source.name, entry)
-            finally:
-                # A component releases what backs its entries (a snapshot, a scratch copy, a
-                # running pg_dump) when its iterator is closed, also when the archive fails.
-                close = getattr(entries, "close", None)
-                if close is not None:
-                    close()
+        pending = list(sources)
+        while pending:
+            _add_source(writer, pending.pop(0), pending)
         writer.add_json(MANIFEST, writer.manifest.to_json(), mtime)
     digest = sink.finish()
     return ArchiveSummary(base=base, manifest=writer.manifest, size=sink.size, sha256=digest)
+
+
+def _add_source(writer: _TarWriter, source: ArchiveSource, pending: list[ArchiveSource]) -> None:
+    """Write ``source``'s entries. Between two of them, a source still ``pending`` that prepares in
+    the background and has become ready (a database whose measuring pass is done) is written at
+    once, instead of at its turn: a restore can then load the database while it extracts the rest.
+    A source whose turn comes before it is ready is waited for (its ``entries()`` blocks)."""
+    entries = source.entries()
+    try:
+        for entry in entries:
+            writer.add(source.name, entry)
+            for early in [s for s in pending if _ready(s)]:
+                pending[:] = [s for s in pending if s is not early]
+                _add_source(writer, early, pending)
+    finally:
+        # A component releases what backs its entries (a snapshot, a scratch copy, a running
+        # pg_dump) when its iterator is closed, also when the archive fails.
+        close = getattr(entries, "close", None)
+        if close is not None:
+            close()
+
+
+def _ready(source: ArchiveSource) -> bool:
+    ready = getattr(source, "ready", None)
+    return ready is not None and bool(ready())

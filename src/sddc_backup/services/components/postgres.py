@@ -71,6 +71,10 @@ class PostgresComponent:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="pg_dump-pass-1")
             self._pass_1 = self._pool.submit(self._prepare)
 
+    def ready(self) -> bool:
+        """Whether pass 1 has ended (or failed): the archive can take the dump now without waiting."""
+        return self._pass_1 is not None and self._pass_1.done()
+
     def close(self) -> None:
         """Release the snapshot and the worker, whatever state the dump is in."""
         if self._pass_1 is not None:
