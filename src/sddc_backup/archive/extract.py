@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -21,6 +22,7 @@ from sddc_backup.archive.errors import ExtractionFailedError, UnsafeMemberError
 from sddc_backup.archive.reader import MemberInfo
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+OPEN_DIRECTORIES = 64
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -42,6 +44,7 @@ class SafeExtractor:
         self._relative_links: list[str] = []
         self._file: int | None = None
         self._current: MemberInfo | None = None
+        self._open_dirs: OrderedDict[str, int] = OrderedDict()  # see _directory_fd
 
     def __enter__(self) -> SafeExtractor:
         return self
@@ -62,12 +65,9 @@ class SafeExtractor:
         with _guard("a directory"):
             for member in sorted(self._dirs, key=lambda m: m.name.count("/"), reverse=True):
                 parent, leaf = self._parent(member.name)
-                try:
-                    os.chmod(leaf, member.mode, dir_fd=parent, follow_symlinks=False)
-                    ns = (member.mtime_ns, member.mtime_ns)
-                    os.utime(leaf, ns=ns, dir_fd=parent, follow_symlinks=False)
-                finally:
-                    os.close(parent)
+                os.chmod(leaf, member.mode, dir_fd=parent, follow_symlinks=False)
+                ns = (member.mtime_ns, member.mtime_ns)
+                os.utime(leaf, ns=ns, dir_fd=parent, follow_symlinks=False)
         self._release()
 
     def abort(self) -> None:
@@ -81,11 +81,12 @@ class SafeExtractor:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _release(self) -> None:
-        for fd in (self._file, self._root_fd):
+        for fd in (self._file, self._root_fd, *self._open_dirs.values()):
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._file, self._root_fd = None, None
+        self._open_dirs.clear()
 
     def _check_links(self) -> None:
         root = Path(os.path.realpath(self.root))
@@ -107,13 +108,10 @@ class SafeExtractor:
     def _directory(self, member: MemberInfo) -> None:
         parent, leaf = self._parent(member.name)
         try:
-            try:
-                os.mkdir(leaf, 0o700, dir_fd=parent)
-            except FileExistsError:
-                os.close(os.open(leaf, _DIR_FLAGS, dir_fd=parent))  # must be a real directory
-            self._chown(leaf, parent, member)
-        finally:
-            os.close(parent)
+            os.mkdir(leaf, 0o700, dir_fd=parent)
+        except FileExistsError:
+            os.close(os.open(leaf, _DIR_FLAGS, dir_fd=parent))  # must be a real directory
+        self._chown(leaf, parent, member)
         self._dirs.append(member)
 
     def symlink(self, member: MemberInfo) -> None:
@@ -127,20 +125,14 @@ class SafeExtractor:
 
     def _symlink(self, member: MemberInfo) -> None:
         parent, leaf = self._parent(member.name)
-        try:
-            os.symlink(member.target, leaf, dir_fd=parent)
-            self._chown(leaf, parent, member)
-            os.utime(leaf, ns=(member.mtime_ns, member.mtime_ns), dir_fd=parent, follow_symlinks=False)
-        finally:
-            os.close(parent)
+        os.symlink(member.target, leaf, dir_fd=parent)
+        self._chown(leaf, parent, member)
+        os.utime(leaf, ns=(member.mtime_ns, member.mtime_ns), dir_fd=parent, follow_symlinks=False)
 
     def begin_file(self, member: MemberInfo) -> None:
         with _guard(member.name):
             parent, leaf = self._parent(member.name)
-            try:
-                self._file = os.open(leaf, _FILE_FLAGS, 0o600, dir_fd=parent)
-            finally:
-                os.close(parent)
+            self._file = os.open(leaf, _FILE_FLAGS, 0o600, dir_fd=parent)
         self._current = member
 
     def write(self, data: bytes) -> None:
@@ -166,22 +158,34 @@ class SafeExtractor:
     # -- paths -----------------------------------------------------------------------------------------
 
     def _parent(self, name: str) -> tuple[int, str]:
-        """An open descriptor of ``name``'s parent (created as needed, never through a link), and the
-        last path component."""
-        *dirs, leaf = name.split("/")
+        """A descriptor of ``name``'s parent (created as needed, never through a link), and the last
+        path component. The descriptor is borrowed from a small cache: the caller must not close it."""
+        parent, _, leaf = name.rpartition("/")
+        return self._directory_fd(parent), leaf
+
+    def _directory_fd(self, path: str) -> int:
+        """The open directory at ``path`` ('' for the root), walked one component at a time from
+        the root with ``O_NOFOLLOW``. Members come depth first, so recent ones are kept open: a
+        directory cannot turn into a link afterwards (names are unique, and nothing replaces one)."""
         assert self._root_fd is not None, "the extractor was closed"
-        fd = os.dup(self._root_fd)
-        for part in dirs:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o700, dir_fd=fd)
-            try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                os.close(fd)
-                raise UnsafeMemberError(f"{name!r} would be written through a link or a file.") from exc
-            os.close(fd)
-            fd = child
-        return fd, leaf
+        if not path:
+            return self._root_fd
+        fd = self._open_dirs.get(path)
+        if fd is not None:
+            self._open_dirs.move_to_end(path)
+            return fd
+        above, _, part = path.rpartition("/")
+        parent = self._directory_fd(above)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(part, 0o700, dir_fd=parent)
+        try:
+            fd = os.open(part, _DIR_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            raise UnsafeMemberError(f"{path!r} would be written through a link or a file.") from exc
+        self._open_dirs[path] = fd
+        if len(self._open_dirs) > OPEN_DIRECTORIES:
+            os.close(self._open_dirs.popitem(last=False)[1])
+        return fd
 
     def _chown(self, leaf: str, parent: int, member: MemberInfo) -> None:
         if self._keep_owner:
