@@ -94,6 +94,10 @@ def swapper(cluster: Cluster, database: str) -> DatabaseSwapper:
     return DatabaseSwapper(cluster.url(database), bindir=cluster.postgres.bindir)
 
 
+def load(swaps: DatabaseSwapper, swap: DatabaseSwap, dump: Path) -> None:
+    swaps.feed(swap, str(dump)).load_file(dump)
+
+
 def items(cluster: Cluster, database: str) -> int:
     with psycopg.connect(cluster.url(database), autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM items WHERE name LIKE '%✓'").fetchone()
@@ -124,7 +128,7 @@ def test_load_apply_finish_replaces_the_database_and_keeps_the_old_until_finish(
     cluster.create(name, "old")
     swaps = swapper(cluster, name)
     swap = swaps.plan(RESTORE_ID)
-    swaps.load(swap, dump)
+    load(swaps, swap, dump)
     assert (cluster.marker(name), cluster.marker(swap.new)) == ("old", "new")
     assert items(cluster, swap.new) == ITEMS
     swaps.apply(swap)
@@ -142,7 +146,7 @@ def test_load_drops_what_a_crash_left_under_the_new_name(cluster: Cluster, name:
     swaps = swapper(cluster, name)
     swap = swaps.plan(RESTORE_ID)
     cluster.create(swap.new, "stale")
-    swaps.load(swap, dump)
+    load(swaps, swap, dump)
     assert cluster.marker(swap.new) == "new"
     assert cluster.marker(name) == "old"
 
@@ -158,7 +162,7 @@ def test_a_dump_that_fails_to_load_leaves_no_new_database_and_the_live_one_untou
     swaps = swapper(cluster, name)
     swap = swaps.plan(RESTORE_ID)
     with pytest.raises(ComponentFailedError, match="cannot be loaded"):
-        swaps.load(swap, broken)
+        load(swaps, swap, broken)
     assert cluster.names(name) == {name}
     assert cluster.marker(name) == "old"
     swaps.roll_back(swap)
@@ -240,7 +244,7 @@ def test_load_from_the_states_before_the_swap_gives_the_dumps_content(
     swaps = swapper(cluster, name)
     swap = swaps.plan(RESTORE_ID)
     state(cluster, swap)
-    swaps.load(swap, dump)
+    load(swaps, swap, dump)
     swaps.apply(swap)
     swaps.finish(swap)
     assert cluster.names(name) == {name}
@@ -279,7 +283,7 @@ def test_sessions_on_the_databases_are_ended_so_that_the_renames_work(
     cluster.create(name, "old")
     swaps = swapper(cluster, name)
     swap = swaps.plan(RESTORE_ID)
-    swaps.load(swap, dump)
+    load(swaps, swap, dump)
     on_live, on_new = hold(name, 3), hold(swap.new, 1)
     swaps.apply(swap)
     assert_ended(on_live + on_new)
@@ -298,7 +302,7 @@ def test_finish_drops_the_old_database_with_sessions_on_it(
     cluster.create(name, "old")
     swaps = swapper(cluster, name)
     swap = swaps.plan(RESTORE_ID)
-    swaps.load(swap, dump)
+    load(swaps, swap, dump)
     swaps.apply(swap)
     on_old = hold(swap.old, 1)
     swaps.finish(swap)
@@ -333,7 +337,7 @@ def test_a_pg_dump_of_another_database_restores_through_a_key_value_dsn(
         f"host=127.0.0.1 port={postgres.port} user={postgres.user} dbname={name}", bindir=postgres.bindir
     )
     swap = swaps.plan(RESTORE_ID)
-    swaps.load(swap, dumped)
+    load(swaps, swap, dumped)
     swaps.apply(swap)
     swaps.finish(swap)
     assert (cluster.marker(name), items(cluster, name)) == ("from pg_dump", ITEMS)

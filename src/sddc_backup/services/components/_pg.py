@@ -131,15 +131,19 @@ def _help_text(program: Path) -> str:
 
 
 class PgProcess:
-    """A client program whose stdout is a pipe and whose stderr goes to an anonymous file for its tail."""
+    """A client program whose stdout is a pipe and whose stderr goes to an anonymous file for its tail.
 
-    def __init__(self, args: Sequence[str], env: dict[str, str]) -> None:
+    With ``fed``, its standard input is a pipe that the caller writes (``stdin_fd``), and its output
+    is thrown away instead (psql loading a dump prints only what the dump's queries return).
+    """
+
+    def __init__(self, args: Sequence[str], env: dict[str, str], *, fed: bool = False) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         try:
             self.proc = subprocess.Popen(
                 list(args),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                stdin=subprocess.PIPE if fed else subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL if fed else subprocess.PIPE,
                 stderr=self._stderr,
                 env=env,
             )
@@ -150,12 +154,19 @@ class PgProcess:
         self.stdout = cast(io.BufferedReader, self.proc.stdout)
 
     @property
+    def stdin_fd(self) -> int:
+        assert self.proc.stdin is not None, "the process was not started with fed=True"
+        return self.proc.stdin.fileno()
+
+    @property
     def pid(self) -> int:
         return self.proc.pid
 
     def finish(self) -> int:
-        """Close stdout, wait for the exit status."""
-        self.stdout.close()
+        """Close stdin (the end of the input) and stdout, wait for the exit status."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
         return self.proc.wait()
 
     def kill(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import psycopg
@@ -13,7 +14,7 @@ from sddc_backup.services.components._pg import PgProcess, PgTarget, find_tool, 
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
+COMPONENT = "postgres"
 
 
 def restore_into_new_database(
@@ -24,48 +25,91 @@ def restore_into_new_database(
     Returns the new database's DSN (``admin_dsn`` pointing at it). On failure the new database is
     dropped and ``ComponentFailedError`` raised; an existing database of that name is never touched.
     """
-    component = "postgres"
-    admin = PgTarget.parse(admin_dsn, component)
-    new_dsn = with_dbname(admin_dsn, new_database)
-    target = PgTarget.parse(new_dsn, component)
-    subject = f"the PostgreSQL database {target.display}"
-    psql = find_tool("psql", bindir, component)
     if not sql_file.is_file():
-        raise component_failed(component, str(sql_file), "the dump file does not exist")
-    try:
-        with admin.connect() as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(new_database))
-            )
-    except psycopg.Error as exc:
-        raise component_failed(component, subject, f"cannot create it: {admin.scrub(str(exc))}") from None
-    try:
-        detail = _load(psql, sql_file, target)
-    except BaseException:
-        _drop_database(admin, new_database)
-        raise
-    if detail:
-        _drop_database(admin, new_database)
-        raise component_failed(component, subject, f"the dump {sql_file} cannot be loaded: {detail}")
-    return new_dsn
+        raise component_failed(COMPONENT, str(sql_file), "the dump file does not exist")
+    feed = DumpFeed(admin_dsn, new_database, bindir, source=str(sql_file))
+    feed.load_file(sql_file)
+    return feed.dsn
 
 
-def _load(psql: Path, sql_file: Path, target: PgTarget) -> str:
-    """Run ``psql`` over the file in one transaction; what went wrong, or '' when it worked."""
-    args = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--no-password"]
-    args += ["-f", str(sql_file), f"--dbname={target.conninfo}"]
-    try:
-        process = PgProcess(args, target.env())
-    except OSError as exc:
-        return f"cannot run {psql}: {exc.strerror or exc}"
-    try:
-        while process.stdout.read(_CHUNK):  # query results (set_config, lo_create): not wanted
-            pass
-        returncode = process.finish()
-        return f"psql {target.scrub(process.failure(returncode))}" if returncode != 0 else ""
-    finally:
-        process.kill()
-        process.close()
+class DumpFeed:
+    """``psql`` loading a plain-SQL dump, which the caller sends to its standard input, into a new
+    database, in one transaction (``--single-transaction``, stopping at the first error).
+
+    The constructor creates ``new_database`` from ``template0`` and starts ``psql``; ``finish()``
+    ends the input and waits; ``kill()`` gives up. Either failure drops the new database, and an
+    existing database of that name is never touched. Errors are ``ComponentFailedError``.
+    """
+
+    def __init__(self, admin_dsn: str, new_database: str, bindir: Path | None = None, *, source: str) -> None:
+        self._admin = PgTarget.parse(admin_dsn, COMPONENT)
+        self._name, self._source = new_database, source
+        self.dsn = with_dbname(admin_dsn, new_database)
+        self._target = PgTarget.parse(self.dsn, COMPONENT)
+        self._subject = f"the PostgreSQL database {self._target.display}"
+        psql = find_tool("psql", bindir, COMPONENT)
+        try:
+            with self._admin.connect() as conn:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(new_database))
+                )
+        except psycopg.Error as exc:
+            detail = f"cannot create it: {self._admin.scrub(str(exc))}"
+            raise component_failed(COMPONENT, self._subject, detail) from None
+        args = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--no-password"]
+        args += ["-f", "-", f"--dbname={self._target.conninfo}"]
+        try:
+            self._process = PgProcess(args, self._target.env(), fed=True)
+        except OSError as exc:
+            _drop_database(self._admin, new_database)
+            detail = f"cannot run {psql}: {exc.strerror or exc}"
+            raise component_failed(COMPONENT, self._subject, detail) from None
+
+    def send_from(self, fd: int, offset: int, count: int) -> int:
+        """Send up to ``count`` bytes of file ``fd`` from ``offset`` (without copying them through
+        Python); returns how many went. Raises ``ComponentFailedError`` when psql has stopped reading."""
+        try:
+            return os.sendfile(self._process.stdin_fd, fd, offset, count)
+        except OSError:  # a broken pipe: psql has exited, and its exit status says why
+            self.finish()
+            raise component_failed(COMPONENT, self._subject, "psql stopped reading the dump") from None
+
+    def load_file(self, path: Path) -> None:
+        """Send the whole file at ``path`` and ``finish()``; ``kill()`` when that fails."""
+        try:
+            with path.open("rb") as dump:
+                size, sent = os.fstat(dump.fileno()).st_size, 0
+                while sent < size and (n := self.send_from(dump.fileno(), sent, size - sent)):
+                    sent += n
+        except BaseException:
+            self.kill()
+            raise
+        self.finish()
+
+    def finish(self) -> None:
+        """End the input and wait for psql: the load is committed, or the database is dropped."""
+        try:
+            returncode = self._process.finish()
+            failure = self._target.scrub(self._process.failure(returncode)) if returncode != 0 else ""
+        finally:
+            self._process.close()
+        if failure:
+            _drop_database(self._admin, self._name)
+            detail = f"the dump {self._source} cannot be loaded: psql {failure}"
+            raise component_failed(COMPONENT, self._subject, detail)
+
+    def interrupt(self) -> None:
+        """Kill psql, from any thread, without waiting: a send blocked on it fails at once. The
+        thread that feeds it then calls ``kill()``."""
+        self._process.proc.kill()
+
+    def kill(self) -> None:
+        """Stop psql and drop the new database."""
+        try:
+            self._process.kill()
+        finally:
+            self._process.close()
+            _drop_database(self._admin, self._name)
 
 
 def _drop_database(admin: PgTarget, name: str) -> None:

@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from sddc_backup.domain.restore import DatabaseSwap
 from sddc_backup.services.components._common import component_failed
 from sddc_backup.services.components._pg import PgTarget, with_dbname
-from sddc_backup.services.components.postgres_restore import restore_into_new_database
+from sddc_backup.services.components.postgres_restore import DumpFeed
 
 log = logging.getLogger(__name__)
 COMPONENT = "postgres"
@@ -44,10 +44,11 @@ class DatabaseSwapper:
             had_live=self._exists(self.database),
         )
 
-    def load(self, swap: DatabaseSwap, dump: Path) -> None:
-        """Load the dump into ``swap.new`` (dropped first if a crash left it); the live one is untouched."""
+    def feed(self, swap: DatabaseSwap, source: str) -> DumpFeed:
+        """A psql loading a dump into ``swap.new`` (dropped first if a crash left it), fed by the
+        caller; the live database is untouched. ``source`` names the dump in errors."""
         self._drop(swap.new)
-        restore_into_new_database(dump, self._maintenance_dsn, swap.new, self._bindir)
+        return DumpFeed(self._maintenance_dsn, swap.new, self._bindir, source=source)
 
     def apply(self, swap: DatabaseSwap) -> None:
         """Rename live -> old and new -> live in one transaction: there is no moment without a database."""

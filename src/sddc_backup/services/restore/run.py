@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sddc_backup.archive.extract import SafeExtractor
+from sddc_backup.archive.pipelined import PipelinedSink
 from sddc_backup.domain.backup_config import BackupConfiguration, BackupLocation
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
@@ -32,8 +33,9 @@ from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.archive_read import CheckedArchive, check_archive, from_async
 from sddc_backup.services.components.postgres import MEMBER as DUMP_MEMBER
 from sddc_backup.services.components.sqlite import restore_copy
-from sddc_backup.services.own_settings import read_own_settings
+from sddc_backup.services.own_settings import OwnSettings, read_own_settings
 from sddc_backup.services.restore import files
+from sddc_backup.services.restore.loader import DumpLoader, LoadingSink
 from sddc_backup.services.restore.plan import StagedFile, plan_files
 from sddc_backup.services.restore.source import BackupFileRef, local_chunks
 from sddc_backup.services.restore.swaps import Swaps
@@ -73,16 +75,21 @@ class RestoreRun:
         self.committed = False
         self.phase = ""
         self.stored: ObjectInfo | None = None  # the file on the location, for a restore by name
+        self.loader: DumpLoader | None = None  # loads the database dump while the rest extracts
 
     async def execute(self) -> None:
         try:
             await self._phases()
         except asyncio.CancelledError:
-            raise  # the service is stopping: the next start finishes the roll-back from the journal
+            if self.loader is not None:
+                self.loader.stop()  # the service is stopping: no psql may go on loading behind it
+            raise  # the next start finishes the roll-back from the journal
         except BaseException as exc:
             # The stored commit record decides, not a flag: the commit may have reached the state
             # store even though its acknowledgement was lost.
             try:
+                if self.loader is not None:
+                    await asyncio.to_thread(self.loader.stop)
                 if self.committed or await self.setup.own_settings.committed(self.journal.restore_id):
                     raise
                 await self.setup.swaps.undo(self.journal)
@@ -110,17 +117,7 @@ class RestoreRun:
         await self.ctrl.stage("Stop the services")
         await swaps.commands.run_stop()
 
-        await self._enter(EXTRACT)
-        await self.ctrl.stage("Decrypt and verify the backup", f"Decrypt, verify and extract {self.ref.text}")
-        checked = await self._extract()
-        await self._record_verified(checked)
-        await self.ctrl.stage("Check the backup against this appliance")
-        own = await asyncio.to_thread(read_own_settings, self.staging)
-        self.staged = await asyncio.to_thread(plan_files, self.setup.layout, self.staging, self.ctrl.task_id)
-        self.journal.paths = [s.swap for s in self.staged]
-        if swaps.database is not None:
-            self.journal.database = await asyncio.to_thread(swaps.database.plan, self.ctrl.task_id)
-        swaps.journal_file.save(self.journal)  # before anything is created outside the staging directory
+        own = await self._extract_phase()
         await self.ctrl.stage("Stage the files beside the live ones")
         await asyncio.to_thread(self._place_staged)
 
@@ -131,10 +128,11 @@ class RestoreRun:
                 await asyncio.to_thread(files.apply, item.swap)
 
         await self._enter(RESTORE_DATABASE)
-        if swaps.database is not None and self.journal.database is not None:
+        if swaps.database is not None and self.journal.database is not None and self.loader is not None:
+            # It started when the dump came out of the archive; here it ends, and the archive is
+            # known to be intact, so the new database may be swapped in.
             await self.ctrl.stage("Load the dump into a new database")
-            dump = self.staging / DUMP_MEMBER
-            await asyncio.to_thread(swaps.database.load, self.journal.database, dump)
+            await asyncio.to_thread(self.loader.wait)
             await self.ctrl.stage("Swap the databases")
             await asyncio.to_thread(swaps.database.apply, self.journal.database)
         else:
@@ -158,13 +156,37 @@ class RestoreRun:
         await self.ctrl.stage("Resume scheduled and automatic backups")
         swaps.forget(self.journal)  # last: a crash before this is finished at the next start
 
+    async def _extract_phase(self) -> OwnSettings:
+        """ExtractSDDCManagerBackup up to the staging: the backup read, checked and planned."""
+        swaps = self.setup.swaps
+        await self._enter(EXTRACT)
+        detail = f"Decrypt, verify and extract {self.ref.text}"
+        if swaps.database is not None:
+            detail += ", loading its database dump into a new database as it arrives"
+        await self.ctrl.stage("Decrypt and verify the backup", detail)
+        if swaps.database is not None:
+            self.journal.database = await asyncio.to_thread(swaps.database.plan, self.ctrl.task_id)
+            swaps.journal_file.save(self.journal)  # names the new database before it is created
+            self.loader = DumpLoader(swaps.database, self.journal.database)
+        checked = await self._extract()
+        await self._record_verified(checked)
+        await self.ctrl.stage("Check the backup against this appliance")
+        own = await asyncio.to_thread(read_own_settings, self.staging)
+        self.staged = await asyncio.to_thread(plan_files, self.setup.layout, self.staging, self.ctrl.task_id)
+        self.journal.paths = [s.swap for s in self.staged]
+        swaps.journal_file.save(self.journal)  # before anything is created outside the staging directory
+        return own
+
     async def _extract(self) -> CheckedArchive:
         """Decrypt, check and extract the whole backup into staging, reporting bytes read."""
         self.staging.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         allowed = tuple(str(p) for p in self.setup.layout.paths)
 
-        def sink() -> SafeExtractor:
-            return SafeExtractor(self.staging, allowed, keep_owner=True)
+        def sink() -> PipelinedSink:
+            extractor = SafeExtractor(self.staging, allowed, keep_owner=True)
+            if self.loader is None:
+                return PipelinedSink(extractor)
+            return PipelinedSink(LoadingSink(extractor, self.staging, DUMP_MEMBER, self.loader))
 
         if self.ref.path is not None:
             total = self.ref.path.stat().st_size
