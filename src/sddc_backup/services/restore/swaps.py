@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,11 +57,16 @@ class Swaps:
         self.quiesce.resume(journal.restore_id)
 
     def _finish_swaps(self, journal: RestoreJournal) -> None:
-        if journal.database is not None:
-            self._database().finish(journal.database)
-        for swap in journal.paths:
-            files.finish(swap)
-        files.remove(Path(journal.staging))
+        # PostgreSQL drops the old database while this thread removes the old trees: the two
+        # share nothing, and each takes about as long as the other.
+        with ThreadPoolExecutor(1, thread_name_prefix="restore-drop-database") as pool:
+            database = journal.database
+            dropped = pool.submit(self._database().finish, database) if database is not None else None
+            for swap in journal.paths:
+                files.finish(swap)
+            files.remove(Path(journal.staging))
+            if dropped is not None:
+                dropped.result()
 
     def _database(self) -> DatabaseSwapper:
         if self.database is None:
