@@ -235,7 +235,8 @@ def _add_source(writer: _TarWriter, source: ArchiveSource, pending: list[Archive
     try:
         for entry in entries:
             writer.add(source.name, entry)
-            for early in [s for s in pending if _ready(s)]:
+            # Looked for again after each one: writing one can let another in, and take it off.
+            while (early := next((s for s in pending if _ready(s)), None)) is not None:
                 pending[:] = [s for s in pending if s is not early]
                 _add_source(writer, early, pending)
     finally:
