@@ -59,8 +59,9 @@ class DumpLoader:
             self._path, self._size = path, size
             self._changed.notify()
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="restore-dump-load", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name="restore-dump-load", daemon=True)
+            thread.start()
+            self._thread = thread  # only once started: wait() and stop() may join it from now on
 
     def complete(self) -> None:
         """The dump file is whole: what the thread has not sent yet is the rest of the dump."""
