@@ -98,7 +98,11 @@ class DatabaseSwapper:
 
     def _drop(self, name: str) -> None:
         with self._connect() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            try:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            except psycopg.Error as exc:
+                subject = f"the PostgreSQL database {name}"
+                raise component_failed(COMPONENT, subject, self._admin.scrub(str(exc))) from None
 
     @staticmethod
     def _disconnect_all(conn: psycopg.Connection[tuple[object, ...]], *names: str) -> None:
