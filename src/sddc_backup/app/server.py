@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from sddc_backup.api.application import build_api
 from sddc_backup.app.logs import configure_logging
-from sddc_backup.app.runtime import Runtime, prepare_data_dir
+from sddc_backup.app.runtime import Runtime, limit_malloc_arenas, prepare_data_dir
 from sddc_backup.app.settings import Settings
 from sddc_backup.app.tls import TlsFiles, ensure_certificate
 from sddc_backup.domain.errors import InvalidInputError
@@ -40,6 +40,7 @@ def serve(settings: Settings) -> None:
     """Run the server until it is interrupted. Everything it reports goes through the log, one event
     per line in ``log_format``, but for a generated admin password: that is printed once on standard
     output, never logged."""
+    limit_malloc_arenas()  # first: before any thread
     configure_logging(settings.log_format, settings.log_level)
     prepare_data_dir(settings.data_dir)
     tls = tls_files(settings)

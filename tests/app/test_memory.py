@@ -1,0 +1,50 @@
+"""The service's memory settings, observed in a real process: glibc reports its heaps itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sddc_backup.app.runtime import MALLOC_ARENAS
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Eight threads hold memory at the same moment, then glibc prints one "Arena N:" block per heap.
+PROGRAM = """
+import ctypes, sys, threading
+from sddc_backup.app.runtime import limit_malloc_arenas
+if sys.argv[1] == "limit":
+    limit_malloc_arenas()
+barrier = threading.Barrier(9)
+def work():
+    held = [bytearray(200_000) for _ in range(20)]
+    barrier.wait()
+    del held
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+barrier.wait()
+ctypes.CDLL("libc.so.6").malloc_stats()
+for thread in threads:
+    thread.join()
+"""
+
+
+def heaps(mode: str, **env: str) -> int:
+    environment = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    environment.update(env, PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRAM, mode], env=environment, capture_output=True, text=True, check=True
+    )
+    return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+
+def test_the_service_keeps_at_most_two_heaps_however_many_threads_allocate() -> None:
+    assert heaps("none") > MALLOC_ARENAS  # without the limit, the threads get heaps of their own
+    assert heaps("limit") == MALLOC_ARENAS
+
+
+def test_malloc_arena_max_in_the_environment_wins() -> None:
+    assert heaps("limit", MALLOC_ARENA_MAX="4") == 4
