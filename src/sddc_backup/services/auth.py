@@ -40,6 +40,10 @@ class TokenPair:
     refresh_token_id: str
 
 
+USER_CACHE_TTL = timedelta(seconds=2)  # how stale a user's role or existence may be for a request
+USER_CACHE_SIZE = 1024
+
+
 class Authenticator:
     def __init__(
         self,
@@ -52,6 +56,7 @@ class Authenticator:
         refresh_ttl: timedelta,
         throttle: LoginThrottle,
         basic_cache_ttl: timedelta = timedelta(seconds=30),
+        user_cache_ttl: timedelta = USER_CACHE_TTL,
     ) -> None:
         self._users = users
         self._refresh = refresh_tokens
@@ -65,6 +70,10 @@ class Authenticator:
         self._basic_ttl = basic_cache_ttl
         self._basic_key = secrets.token_bytes(32)
         self._basic_ok: dict[bytes, datetime] = {}
+        # Each request needs the caller's current role. Reading it from the state store costs more
+        # than the rest of a task poll; a user read in the last moments is taken as it was.
+        self._user_ttl = user_cache_ttl
+        self._users_read: dict[str, tuple[Principal, datetime]] = {}
 
     async def login(self, username: str, password: str, client: str) -> TokenPair:
         principal = await self._check_password(username, password, client)
@@ -150,15 +159,26 @@ class Authenticator:
         return Principal(found[0].username, found[0].role)
 
     async def _principal(self, username: str) -> Principal:
-        found = await self._users.get(username)
-        if found is None:
-            raise AuthenticationError("The user of this token no longer exists.")
-        bind_actor(found[0].username)  # who acts in this request, for the audit log
-        return Principal(found[0].username, found[0].role)
+        now = self._clock.now()
+        cached = self._users_read.get(username)
+        if cached is not None and cached[1] > now:
+            principal = cached[0]
+        else:
+            found = await self._users.get(username)
+            if found is None:
+                self._users_read.pop(username, None)
+                raise AuthenticationError("The user of this token no longer exists.")
+            principal = Principal(found[0].username, found[0].role)
+            if len(self._users_read) > USER_CACHE_SIZE:
+                self._users_read = {k: v for k, v in self._users_read.items() if v[1] > now}
+            self._users_read[username] = (principal, now + self._user_ttl)
+        bind_actor(principal.username)  # who acts in this request, for the audit log
+        return principal
 
     def _access_token(self, principal: Principal, now: datetime) -> str:
-        """A signed JWT. ``role`` is for display by clients (``sddc-backup login``); every request
-        reads the role from the user store again, so a changed role applies at once."""
+        """A signed JWT. ``role`` is for display by clients (``sddc-backup login``); requests read the
+        role from the user store again (at most ``USER_CACHE_TTL`` old), so a changed role applies
+        within that time."""
         claims = {
             "sub": principal.username,
             "role": principal.role.value,
