@@ -8,7 +8,6 @@ import os
 import platform
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,8 +22,8 @@ from sddc_backup.archive.reader import MemberInfo
 from sddc_backup.domain.restore import DatabaseSwap
 from sddc_backup.services.components.postgres import MEMBER
 from sddc_backup.services.restore.loader import DumpLoader, LoadingSink
-from tests.services.test_restore_database import DUMP, ITEMS, RESTORE_ID, Cluster, items, swapper
-from tests.support.postgres import PostgresCluster
+from tests.services.conftest import Cluster
+from tests.services.test_restore_database import DUMP, ITEMS, RESTORE_ID, items, swapper
 
 THREAD = "restore-dump-load"
 DEADLINE = 30.0
@@ -37,20 +36,6 @@ COPY public.big (id, name) FROM stdin;
 """
 # sendfile(2), as /proc/<pid>/task/<tid>/syscall numbers it
 SENDFILE = {"x86_64": 40, "aarch64": 71}
-
-
-@pytest.fixture(scope="module")
-def cluster(postgres: PostgresCluster) -> Cluster:
-    return Cluster(postgres)
-
-
-@pytest.fixture
-def name(cluster: Cluster) -> Iterator[str]:
-    """A fresh database name; every database whose name starts with it is dropped afterwards."""
-    prefix = f"live_{uuid.uuid4().hex[:10]}"
-    yield prefix
-    for leftover in cluster.names(prefix):
-        cluster.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(leftover)))
 
 
 class Load:
