@@ -638,8 +638,8 @@ server process, all threads; event loop: its main thread, which parses, authenti
 request, and runs the SFTP upload; other: the rest of the machine's busy time (kernel writeback,
 anything else running: well above 0.1 means the run was disturbed).
 The ceiling is GET {CEILING}: the cheapest authenticated GET that answers 200. It pays what every
-route pays (TLS, HTTP parsing, the bearer token's JWT check and the user read from the state store),
-then only a `SELECT 1` on the state store and a body of three short elements.
+route pays (TLS, HTTP parsing, the bearer token's JWT check and the user, read from the state store
+at most every 2 s), then only a `SELECT 1` on the state store and a body of three short elements.
 In a closed loop, latency is about clients / throughput (Little's law): {clients} clients at""",
         end="",
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from sddc_backup.app.runtime import MALLOC_ARENAS
+from sddc_backup.app.runtime import MALLOC_ARENAS, freeze_startup_objects
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,3 +49,14 @@ def test_the_service_keeps_at_most_two_heaps_however_many_threads_allocate() -> 
 
 def test_malloc_arena_max_in_the_environment_wins() -> None:
     assert heaps("limit", MALLOC_ARENA_MAX="4") == 4
+
+
+def test_objects_that_exist_at_start_up_are_left_out_of_later_collections() -> None:
+    survivor = [object() for _ in range(1000)]
+    before = gc.get_freeze_count()
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() >= before + len(survivor)
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

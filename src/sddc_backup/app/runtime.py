@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import os
 from contextlib import suppress
 from dataclasses import dataclass
@@ -70,6 +71,18 @@ def limit_malloc_arenas() -> None:
         return
     with suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+
+
+def freeze_startup_objects() -> None:
+    """Leave what exists once the service has started (modules, the application, its routes:
+    over a hundred thousand objects that live as long as the process) out of every later garbage
+    collection.
+
+    Each full collection walked them all, a pause of tens of milliseconds in the event loop, and
+    under a steady flow of requests those pauses made up most of the slowest answers.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def release_free_memory() -> None:

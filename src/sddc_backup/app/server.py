@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from sddc_backup.api.application import build_api
 from sddc_backup.app.logs import configure_logging
-from sddc_backup.app.runtime import Runtime, limit_malloc_arenas, prepare_data_dir
+from sddc_backup.app.runtime import Runtime, freeze_startup_objects, limit_malloc_arenas, prepare_data_dir
 from sddc_backup.app.settings import Settings
 from sddc_backup.app.tls import TlsFiles, ensure_certificate
 from sddc_backup.domain.errors import InvalidInputError
@@ -69,6 +69,7 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
         log.info("TLS certificate %s SHA-256 fingerprint: %s", tls.cert, tls.fingerprint)
         log.info("sddc-backup listening on https://%s:%s", settings.host, settings.port)
         runtime.start_scheduler()
+        freeze_startup_objects()
         try:
             yield
         finally:
