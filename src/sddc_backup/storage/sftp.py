@@ -44,7 +44,7 @@ from sddc_backup.storage.sftp_io import PipelinedWriter
 from sddc_backup.storage.store import ObjectStore, Writer
 
 CIPHERS = "^aes256-gcm@openssh.com,aes128-gcm@openssh.com"  # AES-GCM first, then asyncssh's defaults
-READ_CHUNK = 4 << 20  # bytes per ``read`` call; asyncssh splits it into parallel server-sized requests
+READ_CHUNK = 2 << 20  # bytes per ``read`` call; asyncssh splits it into parallel server-sized requests
 NEARLY_FULL = 1 << 20  # a generic write failure with less free space than this means "full"
 # Trust no known_hosts file (a falsy value would fall back to ~/.ssh/known_hosts): every key goes
 # through ``PinnedHost.validate_host_public_key``.
