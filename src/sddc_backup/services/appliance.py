@@ -25,8 +25,9 @@ class ApplianceLayout:
     def components(self, own_settings: dict[str, bytes], mtime: float) -> list[ArchiveSource]:
         """SQLite copies, files and directories, the PostgreSQL dump, then the service's own settings.
 
-        The dump comes after the files so that its first, measuring pass (started in the background
-        when the archive starts) overlaps with them instead of adding to the backup's time.
+        The dump's first, measuring pass starts in the background with the archive, so it overlaps
+        with the files instead of adding to the backup's time; the writer puts the dump in as soon
+        as that pass has ended, usually among the files (``archive/writer.py``).
         """
         sources: list[ArchiveSource] = []
         if self.sqlite_paths:
