@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.support.procs import descendants, stat_fields  # noqa: E402
 from tests.support.server import ADMIN, ADMIN_PASSWORD, ServerProcess  # noqa: E402
 from tests.support.sshd import Account, SshServer, ensure_account, make_host_keys, retire_account, tool  # noqa: E402
 
@@ -222,14 +223,6 @@ def load_summary(load: Load) -> dict[str, Any]:
 # -- CPU ----------------------------------------------------------------------------------------------------
 
 
-def _stat(path: str) -> list[str] | None:
-    """A /proc stat file after the command name: [state, ppid, ...] (index = field number - 3)."""
-    try:
-        return Path(path).read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
 def _ticks(fields: list[str] | None, children: bool = False) -> int:
     if fields is None:
         return 0
@@ -238,17 +231,7 @@ def _ticks(fields: list[str] | None, children: bool = False) -> int:
 
 def _tree(root: int) -> list[int]:
     """``root`` and its live descendants."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(f"/proc/{entry.name}/stat")) is not None:
-            parents[int(entry.name)] = int(fields[1])
-    found, todo = [root], [root]
-    while todo:
-        parent = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        todo += kids
-    return found
+    return [root, *descendants(root)]
 
 
 @dataclass
@@ -268,9 +251,9 @@ class Cpu:
         busy = sum(int(f) for f in head) - int(head[3]) - int(head[4])
         return cls(
             client=usage.ru_utime + usage.ru_stime,
-            server=_ticks(_stat(f"/proc/{server}/stat"), children=True) / TICK,
-            server_loop=_ticks(_stat(f"/proc/{server}/task/{server}/stat")) / TICK,
-            sshd=sum(_ticks(_stat(f"/proc/{p}/stat"), children=True) for p in _tree(sshd)) / TICK,
+            server=_ticks(stat_fields(f"/proc/{server}/stat"), children=True) / TICK,
+            server_loop=_ticks(stat_fields(f"/proc/{server}/task/{server}/stat")) / TICK,
+            sshd=sum(_ticks(stat_fields(f"/proc/{p}/stat"), children=True) for p in _tree(sshd)) / TICK,
             machine=busy / TICK,
         )
 

@@ -53,6 +53,7 @@ if str(REPO) not in sys.path:
 
 from tests.support.http import Api  # noqa: E402
 from tests.support.postgres import PostgresCluster  # noqa: E402
+from tests.support.procs import descendants, stat_fields  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 from tests.support.sshd import Account, SshServer, ensure_account, make_host_keys, retire_account, tool  # noqa: E402
 
@@ -120,26 +121,12 @@ def log(message: str) -> None:
 
 
 def _stat(pid: int) -> list[str] | None:
-    """/proc/PID/stat after the command name: [state, ppid, ...] (index = field number - 3)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
+    return stat_fields(f"/proc/{pid}/stat")
 
 
 def _tree(root: int) -> list[int]:
     """``root`` and its live descendants."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            parents[int(entry.name)] = int(fields[1])
-    found, todo = [root], [root]
-    while todo:
-        parent = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        todo += kids
-    return found
+    return [root, *descendants(root)]
 
 
 def tree_cpu(root: int) -> float:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.ports import free_port
+from tests.support.procs import descendants
 
 USER_PREFIX = "sddcbk-"
 KEY_TYPES = ("ecdsa", "ed25519", "rsa")
@@ -113,25 +114,6 @@ def retire_account(account: Account, attempts: int = 50) -> bool:
 def make_host_keys(workdir: Path) -> dict[str, Path]:
     """One private host key per type, made once and shared by the session's servers."""
     return {kind: keygen(workdir / f"ssh_host_{kind}_key", kind) for kind in KEY_TYPES}
-
-
-def _children(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
-        todo += kids
-    return found
 
 
 @dataclass
@@ -234,7 +216,7 @@ class SshServer:
         """Signal the per-connection sshd processes (SIGKILL drops live connections, SIGSTOP freezes
         them); the listener is left alone. Returns their ids."""
         assert self._process is not None
-        children = _children(self._process.pid)
+        children = descendants(self._process.pid)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
