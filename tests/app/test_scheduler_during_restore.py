@@ -51,6 +51,18 @@ async def wait_for_stage(runtime: Runtime, task_id: str, stage: str) -> Task:
     raise AssertionError(f"the restore never reached {stage!r}: {task}")
 
 
+def hourly_to(target: Path) -> BackupConfiguration:
+    """Hourly scheduled backups at minute 0 into the new local directory ``target``."""
+    target.mkdir()
+    return BackupConfiguration(
+        location=BackupLocation(LocationProtocol.LOCAL, str(target)),
+        schedule=BackupSchedule(
+            Frequency.HOURLY, True, False, minute_of_hour=0, retention=RetentionPolicy(10, 2, 15)
+        ),
+        passphrase="VMw@re1!VMw@re1!",
+    )
+
+
 async def test_a_scheduled_run_during_a_restore_is_skipped_and_recorded(tmp_path: Path) -> None:
     clock = ManualClock(datetime(2026, 11, 27, 10, 30, tzinfo=UTC))
     incoming = tmp_path / "incoming"
@@ -64,14 +76,7 @@ async def test_a_scheduled_run_during_a_restore_is_skipped_and_recorded(tmp_path
     runtime = await Runtime.open(settings, clock)
     try:
         target = tmp_path / "backups"
-        target.mkdir()
-        config = BackupConfiguration(
-            location=BackupLocation(LocationProtocol.LOCAL, str(target)),
-            schedule=BackupSchedule(
-                Frequency.HOURLY, True, False, minute_of_hour=0, retention=RetentionPolicy(10, 2, 15)
-            ),
-            passphrase="VMw@re1!VMw@re1!",
-        )
+        config = hourly_to(target)
         await runtime.configuration_store.put(config, clock.now())
         await runtime.scheduler.tick()  # the schedule starts now: nothing is due yet
         assert await runtime.engine.find(TaskQuery()) == []
@@ -102,14 +107,7 @@ async def test_a_clock_set_back_does_not_stop_the_schedule(tmp_path: Path) -> No
     runtime = await Runtime.open(Settings(data_dir=tmp_path / "data", fqdn="sddc.test.local"), clock)
     try:
         target = tmp_path / "backups"
-        target.mkdir()
-        config = BackupConfiguration(
-            location=BackupLocation(LocationProtocol.LOCAL, str(target)),
-            schedule=BackupSchedule(
-                Frequency.HOURLY, True, False, minute_of_hour=0, retention=RetentionPolicy(10, 2, 15)
-            ),
-            passphrase="VMw@re1!VMw@re1!",
-        )
+        config = hourly_to(target)
         await runtime.configuration_store.put(config, clock.now())
         await runtime.scheduler.tick()  # the schedule starts at 15:30
         clock.moment = datetime(2026, 11, 27, 10, 30, tzinfo=UTC)  # set back five hours
