@@ -25,11 +25,21 @@ class PipelinedWriter:
         self._error: BaseException | None = None
 
     async def write(self, data: bytes) -> None:
-        self._buffer += data
+        # Blocks are cut from ``data`` itself; only a block that spans two writes goes through the buffer.
+        view = memoryview(data)
         async with self._guard(writing=True):
-            while len(self._buffer) >= self._block:
-                await self._send(bytes(self._buffer[: self._block]))
-                del self._buffer[: self._block]
+            if self._buffer:
+                taken = self._block - len(self._buffer)
+                self._buffer += view[:taken]
+                view = view[taken:]
+                if len(self._buffer) < self._block:
+                    return
+                await self._send(bytes(self._buffer))
+                self._buffer.clear()
+            while len(view) >= self._block:
+                await self._send(view[: self._block].tobytes())
+                view = view[self._block :]
+            self._buffer += view
 
     async def _send(self, block: bytes) -> None:
         await self._slots.acquire()
