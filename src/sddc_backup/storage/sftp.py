@@ -41,6 +41,7 @@ from sddc_backup.storage.sftp_hostkeys import (
     unreachable,
 )
 from sddc_backup.storage.sftp_io import PipelinedWriter
+from sddc_backup.storage.sftp_transport import DirectConnector
 from sddc_backup.storage.store import ObjectStore, Writer
 
 CIPHERS = "^aes256-gcm@openssh.com,aes128-gcm@openssh.com"  # AES-GCM first, then asyncssh's defaults
@@ -116,6 +117,7 @@ class SftpBackend:
                 gss_host=None,
                 connect_timeout=s.connect_timeout,
                 keepalive_interval=s.keepalive_interval,
+                tunnel=DirectConnector(),
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise HostKeyMismatchError(
