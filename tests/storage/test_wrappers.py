@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ import pytest
 
 from sddc_backup.storage.errors import ConnectionLostError, LocationFullError, StorageTimeoutError
 from sddc_backup.storage.memory import memory_storage
+from sddc_backup.storage.store import ObjectStore
 from sddc_backup.storage.wrappers import Fault, FaultKind, FaultyStorage, RetryingStorage, RetryPolicy
 from tests.storage.conformance import Bytes
 
@@ -94,3 +96,56 @@ async def test_a_slow_source_is_not_a_stall() -> None:
     await storage.put("a", source)
     assert source.opened == 1 and faulty.calls["put"] == 1
     assert await read_all(storage, "a") == b"late but fine"
+
+
+class Tracked:
+    """A source whose every ``open()`` notes whether it is still running; one chunk at a time."""
+
+    def __init__(self, data: bytes, chunk: int = 64 << 10) -> None:
+        self.data, self.chunk = data, chunk
+        self.running: list[bool] = []
+
+    async def open(self) -> AsyncIterator[bytes]:
+        index = len(self.running)
+        self.running.append(True)
+        try:
+            for start in range(0, len(self.data), self.chunk):
+                yield self.data[start : start + self.chunk]
+        finally:
+            self.running[index] = False
+
+
+async def test_a_failed_put_has_closed_every_open_of_its_source_when_it_raises() -> None:
+    storage, _ = chain(*(Fault("put", FaultKind.ERROR_AFTER_BYTES, nth=n, after_bytes=100_000) for n in (1, 2, 3)))
+    source = Tracked(os.urandom(1 << 20))
+    with pytest.raises(ConnectionLostError):
+        await storage.put("a", source)
+    # Checked while the exception (and its traceback, which holds the frames) is still alive.
+    assert source.running == [False, False, False]
+
+
+class FailingOnSecondWrite:
+    """Just enough of a ``RawBackend`` for a put whose second write finds the disk full."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    @contextlib.asynccontextmanager
+    async def open_write(self, name: str) -> AsyncIterator[FailingOnSecondWrite]:
+        yield self
+
+    async def write(self, data: bytes) -> None:
+        self.writes += 1
+        if self.writes == 2:
+            raise LocationFullError("no space left")
+
+    async def delete(self, name: str) -> None:
+        pass
+
+
+async def test_a_put_whose_writer_fails_has_closed_its_source_when_it_raises() -> None:
+    store = ObjectStore(FailingOnSecondWrite(), "stub")  # type: ignore[arg-type]
+    source = Tracked(os.urandom(1 << 20))
+    with pytest.raises(LocationFullError):
+        await store.put("a", source)
+    assert source.running == [False]

@@ -8,6 +8,7 @@ tests) offers. Names are flat object names in one directory; every put is atomic
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -33,9 +34,26 @@ class PutResult:
 
 class ByteSource(Protocol):
     """Bytes to store. ``open`` starts again from the first byte on every call, so that a retried
-    put can replay the data."""
+    put can replay the data. Read it through ``opened``."""
 
     def open(self) -> AsyncIterator[bytes]: ...
+
+
+@asynccontextmanager
+async def opened(source: ByteSource) -> AsyncIterator[AsyncIterator[bytes]]:
+    """``source.open()``, closed when the block ends, however it ends.
+
+    An async generator left in the middle is otherwise closed only when it is collected, which an
+    exception's traceback can put off; a source that holds a process or a thread (the archive of a
+    backup) must let it go as soon as its reader stops.
+    """
+    stream = source.open()
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class ObjectReader(Protocol):

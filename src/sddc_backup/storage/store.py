@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sddc_backup.domain.storage import ByteSource, ObjectInfo, PutResult, is_temporary
+from sddc_backup.domain.storage import ByteSource, ObjectInfo, PutResult, is_temporary, opened
 from sddc_backup.storage.errors import IntegrityError, ObjectNotFoundError, StorageError
 from sddc_backup.storage.names import check_name, temporary_name
 
@@ -62,8 +62,8 @@ class ObjectStore:
         temp = temporary_name(name)
         digest, size = hashlib.sha256(), 0
         try:
-            async with self.raw.open_write(temp) as writer:
-                async for chunk in source.open():
+            async with self.raw.open_write(temp) as writer, opened(source) as stream:
+                async for chunk in stream:
                     digest.update(chunk)
                     size += len(chunk)
                     await writer.write(chunk)

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from sddc_backup.domain.storage import ByteSource, ObjectInfo, PutResult, Storage
+from sddc_backup.domain.storage import ByteSource, ObjectInfo, PutResult, Storage, opened
 from sddc_backup.storage.errors import (
     ConnectionLostError,
     LocationFullError,
@@ -152,17 +152,17 @@ class _GuardedSource:
     async def open(self) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         self.moved = loop.time()
-        stream = self.source.open()
-        while True:
-            self.waiting_on_source = True
-            try:
-                chunk = await anext(stream)
-            except StopAsyncIteration:
-                return
-            finally:
-                self.waiting_on_source = False
-                self.moved = loop.time()
-            yield chunk
+        async with opened(self.source) as stream:
+            while True:
+                self.waiting_on_source = True
+                try:
+                    chunk = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    self.waiting_on_source = False
+                    self.moved = loop.time()
+                yield chunk
 
 
 async def _watched(
@@ -280,11 +280,12 @@ class _BreakingSource:
 
     async def open(self) -> AsyncIterator[bytes]:
         sent = 0
-        async for chunk in self.source.open():
-            if sent + len(chunk) > self.limit:
-                raise _error(FaultKind.DISCONNECT, f"upload of {self.name}")
-            sent += len(chunk)
-            yield chunk
+        async with opened(self.source) as stream:
+            async for chunk in stream:
+                if sent + len(chunk) > self.limit:
+                    raise _error(FaultKind.DISCONNECT, f"upload of {self.name}")
+                sent += len(chunk)
+                yield chunk
 
 
 def _error(kind: FaultKind, what: str) -> StorageError:
