@@ -13,7 +13,7 @@ import pytest
 from asyncssh.constants import MSG_CHANNEL_DATA, MSG_IGNORE
 
 from sddc_backup.storage.sftp import sftp_storage
-from sddc_backup.storage.sftp_transport import FLUSH_AT, CoalescingTransport, without_ignore_packets
+from sddc_backup.storage.sftp_transport import FLUSH_AT, PROMPT, CoalescingTransport, without_ignore_packets
 from tests.storage.conformance import Bytes, read_all
 from tests.storage.conftest import StartSshd, settings
 
@@ -62,20 +62,31 @@ async def next_pass() -> None:
     await asyncio.sleep(0)
 
 
-async def test_the_writes_of_one_pass_go_out_together_and_in_order() -> None:
+async def test_the_bulk_writes_of_one_pass_go_out_together_and_in_order() -> None:
     transport, real = coalescing()
-    transport.write(b"ab")
-    transport.write(bytearray(b"cd"))
+    a, b, c = (bytes([n]) * PROMPT for n in (1, 2, 3))
+    transport.write(a)
+    transport.write(bytearray(b))
     transport.write(b"")
-    transport.write(memoryview(b"ef"))
+    transport.write(memoryview(c))
     assert real.writes == []
-    assert transport.get_write_buffer_size() == 6
+    assert transport.get_write_buffer_size() == 3 * PROMPT
     await next_pass()
-    assert real.writes == [b"abcdef"]
+    assert real.writes == [a + b + c]
     assert transport.get_write_buffer_size() == 0
-    transport.write(b"gh")
+    transport.write(a)
     await next_pass()
-    assert real.writes == [b"abcdef", b"gh"]
+    assert real.writes == [a + b + c, a]
+
+
+async def test_a_small_write_goes_at_once_with_what_waits_before_it() -> None:
+    transport, real = coalescing()
+    bulk = b"d" * PROMPT
+    transport.write(bulk)
+    transport.write(b"read request")  # the server answers it: it must not wait for the pass to end
+    assert real.writes == [bulk + b"read request"]
+    await next_pass()
+    assert real.writes == [bulk + b"read request"]
 
 
 async def test_a_large_pass_is_sent_in_pieces_of_about_flush_at() -> None:
@@ -91,12 +102,12 @@ async def test_a_large_pass_is_sent_in_pieces_of_about_flush_at() -> None:
 
 async def test_close_sends_what_waits_and_abort_drops_it() -> None:
     transport, real = coalescing()
-    transport.write(b"last words")
+    transport.write(b"last words" * PROMPT)
     transport.close()
-    assert (real.writes, real.closed) == ([b"last words"], True)
+    assert (real.writes, real.closed) == ([b"last words" * PROMPT], True)
 
     transport, real = coalescing()
-    transport.write(b"never sent")
+    transport.write(b"never sent" * PROMPT)
     transport.abort()
     await next_pass()
     assert (real.writes, real.aborted) == ([], True)
@@ -104,7 +115,7 @@ async def test_close_sends_what_waits_and_abort_drops_it() -> None:
 
 async def test_nothing_is_written_to_a_closing_transport() -> None:
     transport, real = coalescing()
-    transport.write(b"late")
+    transport.write(b"late" * PROMPT)
     real.closed = True  # the connection went away before the pass ended
     await next_pass()
     assert real.writes == []

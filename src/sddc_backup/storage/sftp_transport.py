@@ -7,8 +7,8 @@ discard. ``DirectConnector`` changes two things and nothing else on the wire:
 
 - the ignore packets are not sent. They are a countermeasure for CBC ciphers, which we never
   negotiate (only AEAD and CTR ciphers are offered), and OpenSSH's own client does not send them;
-- what one event-loop pass writes goes out in one ``send`` of up to ``FLUSH_AT`` bytes
-  (``CoalescingTransport``).
+- the bulk data that one event-loop pass writes goes out in one ``send`` of up to ``FLUSH_AT`` bytes
+  (``CoalescingTransport``); a small packet (a request the server must answer) is sent at once.
 
 It is passed to ``asyncssh.connect`` as ``tunnel``: asyncssh accepts any object with
 ``create_connection(session_factory, host, port)`` there and builds its connection on what it returns.
@@ -24,12 +24,14 @@ from typing import Any
 from asyncssh.constants import MSG_IGNORE
 
 FLUSH_AT = 256 << 10  # bytes gathered before a send within one pass; larger joins cost more than they save
+PROMPT = 4 << 10  # a write smaller than this is sent at once
 _log = logging.getLogger("asyncssh")
 
 
 class CoalescingTransport(asyncio.Transport):
-    """A real transport whose writes are gathered and sent at the end of the loop pass, or as soon
-    as ``FLUSH_AT`` bytes wait. Order is kept; ``close`` sends what waits, ``abort`` drops it."""
+    """A real transport whose writes are gathered and sent at the end of the loop pass, as soon as
+    ``FLUSH_AT`` bytes wait, or with the next write under ``PROMPT`` bytes. Order is kept; ``close``
+    sends what waits, ``abort`` drops it."""
 
     def __init__(self, real: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
@@ -44,7 +46,9 @@ class CoalescingTransport(asyncio.Transport):
             self._loop.call_soon(self.flush)
         self._waiting.append(bytes(data))
         self._size += len(data)
-        if self._size >= FLUSH_AT:
+        # A small packet (a read request, a window adjust) is what the other side waits for: it goes
+        # at once, with whatever waits before it. Bulk data waits for the end of the pass.
+        if self._size >= FLUSH_AT or len(data) < PROMPT:
             self.flush()
 
     def flush(self) -> None:
