@@ -116,7 +116,9 @@ class Tracked:
 
 
 async def test_a_failed_put_has_closed_every_open_of_its_source_when_it_raises() -> None:
-    storage, _ = chain(*(Fault("put", FaultKind.ERROR_AFTER_BYTES, nth=n, after_bytes=100_000) for n in (1, 2, 3)))
+    storage, _ = chain(
+        *(Fault("put", FaultKind.ERROR_AFTER_BYTES, nth=n, after_bytes=100_000) for n in (1, 2, 3))
+    )
     source = Tracked(os.urandom(1 << 20))
     with pytest.raises(ConnectionLostError):
         await storage.put("a", source)
