@@ -594,7 +594,7 @@ def _backups(result: dict[str, Any]) -> None:
     print(f"Without load {s['backup_seconds_without_load']:.2f} s (mean of A and C), under polling", end="")
     print(f" {s['backup_seconds_under_polling']:.2f} s: {s['slowdown']:+.1%}.")
     print("seconds: the task's own creation to completion timestamps. The upload stage streams the archive")
-    print("(read, compress, encrypt in a thread; SFTP in the event loop) to the sshd, and is most of it.")
+    print("(read, compress, encrypt, SFTP: in the server's child process) to the sshd, and is most of it.")
 
 
 def _cpu(result: dict[str, Any]) -> None:
@@ -617,9 +617,10 @@ def _notes(result: dict[str, Any]) -> None:
     print(
         f"""
 load gen.: this process (the clients, and the driver that starts and watches the backups); server: the
-server process, all threads; event loop: its main thread, which parses, authenticates and answers every
-request, and runs the SFTP upload; other: the rest of the machine's busy time (kernel writeback,
-anything else running: well above 0.1 means the run was disturbed).
+server process, all threads, and its children once they end (a backup's upload process); event
+loop: its main thread, which parses, authenticates and answers every request; other: the rest of
+the machine's busy time (kernel writeback, anything else running: well above 0.1 means the run was
+disturbed).
 The ceiling is GET {CEILING}: the cheapest authenticated GET that answers 200. It pays what every
 route pays (TLS, HTTP parsing, the bearer token's JWT check and the user, read from the state store
 at most every 2 s), then only a `SELECT 1` on the state store and a body of three short elements.

@@ -176,7 +176,8 @@ class Runtime:
         engine = TaskEngine(TaskStore(database.sessions, box), clock, FaultPlan.parse(settings.faults))
         metrics = ServiceMetrics(engine)
         engine.on_finished(metrics.task_ended)
-        locations = LocationAccess([str(k) for k in settings.sftp_client_keys])
+        client_keys = tuple(str(k) for k in settings.sftp_client_keys)
+        locations = LocationAccess(client_keys)
         configuration_store = BackupConfigurationStore(SettingsStore(database.sessions), box)
         configuration = BackupConfigurationService(
             configuration_store,
@@ -215,7 +216,8 @@ class Runtime:
                 fqdn=settings.fqdn,
                 level=settings.archive_compression_level,
                 own_settings=lambda: own_settings_files(configuration_store, user_store),
-                components=layout.components,
+                layout=layout,
+                client_keys=client_keys,
                 protected_paths=tuple(settings.paths),
                 open_storage=lambda config: _location_storage(locations, config),
                 catalog=catalog,

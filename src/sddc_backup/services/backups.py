@@ -1,6 +1,7 @@
 """The backup task: ``POST /v1/backups/tasks``, as the appliance does it, and more carefully.
 
-The archive streams straight to the configured location (no local copy). After the upload the stored
+The archive streams straight to the configured location (no local copy), written and sent by a child
+process so that the API keeps its own CPU (``archive_upload``). After the upload the stored
 file is checked (its size, and the digest of what was sent against the writer's own), the ``.sha256``
 sidecar is written, and only then is the task SUCCESSFUL. A failed or cancelled backup leaves nothing
 that looks like a finished backup: the upload is atomic, and a stored file that fails its check is
@@ -15,15 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sddc_backup.archive.entries import ArchiveSource
 from sddc_backup.archive.manifest import archive_name, base_name, sidecar_text
+from sddc_backup.archive.writer import ArchiveSummary
 from sddc_backup.domain.backup_config import BackupConfiguration
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
 from sddc_backup.domain.storage import Storage
 from sddc_backup.domain.tasks import Resource, Task
 from sddc_backup.persistence.catalog import BackupCatalog, CatalogEntry
-from sddc_backup.services.archive_stream import ArchiveStream
+from sddc_backup.services.appliance import ApplianceLayout
+from sddc_backup.services.archive_upload import UploadJob, upload_archive
 from sddc_backup.services.archives import metadata_for
 from sddc_backup.services.audit import audit
 from sddc_backup.services.exclusive import BACKUP_TYPE, EXCLUSIVE_TYPES, busy_code, busy_error
@@ -56,7 +58,8 @@ class BackupPlan:
     fqdn: str
     level: int
     own_settings: Callable[[], Awaitable[dict[str, bytes]]]
-    components: Callable[[dict[str, bytes], float], Sequence[ArchiveSource]]
+    layout: ApplianceLayout  # what the archive holds; plain data, handed to the upload's process
+    client_keys: tuple[str, ...]  # the SFTP client keys the upload's process logs in with
     protected_paths: Sequence[Path]
     open_storage: Callable[[BackupConfiguration], Awaitable[Storage]]
     catalog: BackupCatalog
@@ -141,29 +144,33 @@ class BackupService:
         try:
             created = await _unused_time(storage, self._plan.fqdn, self._clock.now())
             name = archive_name(self._plan.fqdn, created)
-            preview = self._plan.components(own, created.timestamp())  # for the metadata; cheap to build
-            stream = ArchiveStream(
+            preview = self._plan.layout.components(own, created.timestamp())  # for the metadata; cheap
+            assert config.location is not None  # is_configured
+            job = UploadJob(
+                name,
                 base_name(name),
                 metadata_for(self._plan.fqdn, created, preview, self._plan.protected_paths),
-                lambda: self._plan.components(own, created.timestamp()),
+                self._plan.layout,
+                own,
                 config.passphrase.encode(),
+                config.location,
+                self._plan.client_keys,
                 mtime=created.timestamp(),
                 level=self._plan.level,
-                progress=lambda sent: ctrl.progress(sent, None),
             )
             await ctrl.stage("Remove stale temporary files")
             with suppress(StorageError):  # best effort: temporaries are hidden from listings anyway
                 await storage.remove_stale_temporaries(created - STALE_AFTER)
             await ctrl.subtask(SUBTASKS[1][0])
             await ctrl.stage("Upload the archive", f"Stream {name} to the backup location")
-            result = await storage.put(name, stream)
+            uploaded = await upload_archive(job, lambda sent: ctrl.progress(sent, None))
+            result = uploaded.result
             await ctrl.subtask(SUBTASKS[2][0])
             await ctrl.stage("Check the stored file")
-            await _check_stored(storage, name, stream)
+            await _check_stored(storage, name, uploaded.summary)
             await ctrl.stage("Write the checksum sidecar")
             await storage.put(name + ".sha256", BytesSource(sidecar_text(name, result.sha256).encode()))
             await ctrl.stage("Record the backup in the catalog")
-            assert config.location is not None
             info = result.info
             entry = CatalogEntry(name, info.size, result.sha256, created, info.modified, ctrl.task_id, None)
             await self._plan.catalog.record(config.location.catalog_key, entry)
@@ -200,13 +207,12 @@ async def _unused_time(storage: Storage, fqdn: str, now: datetime) -> datetime:
         moment += timedelta(seconds=1)
 
 
-async def _check_stored(storage: Storage, name: str, stream: ArchiveStream) -> None:
+async def _check_stored(storage: Storage, name: str, summary: ArchiveSummary) -> None:
     """The stored file must be the whole archive the writer produced (the upload has already checked
     it against what was sent, and hashed it); a file that fails is deleted, so that nothing
     incomplete looks like a backup."""
-    summary = stream.summary
     stored = await storage.stat(name)
-    if summary is None or stored.size != summary.size:
+    if stored.size != summary.size:
         with suppress(StorageError):
             await storage.delete(name)
         raise IntegrityError(f"{name} on the backup location is not the archive that was written.")
