@@ -40,7 +40,7 @@ from sddc_backup.domain.errors import SddcBackupError
 from sddc_backup.domain.storage import PutResult
 from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.archive_stream import ArchiveStream
-from sddc_backup.storage.factory import open_storage
+from sddc_backup.services.locations import LocationAccess
 
 STOP_GRACE = 10.0  # seconds the child gets to remove its temporary object before it is killed
 _MODULE = "sddc_backup.services.archive_upload"
@@ -172,7 +172,7 @@ async def _upload(job: UploadJob, progress_fd: int) -> Uploaded:
         level=job.level,
         progress=sent,
     )
-    storage = await open_storage(job.location, client_keys=job.client_keys)
+    storage = await LocationAccess(job.client_keys).open(job.location)
     try:
         result = await storage.put(job.name, stream)
     finally:
