@@ -309,8 +309,26 @@ async def finished_backup(bench: Bench, task_id: str, posted: float, load: str) 
         "seconds": _when(task["completionTimestamp"]) - _when(task["creationTimestamp"]),
         "upload_seconds": _when(upload.get("completionTimestamp")) - _when(upload["creationTimestamp"]),
         "uploaded_bytes": upload.get("progress", {}).get("completed", 0),
+        "stages": stage_seconds(task),
         "seen_seconds": time.perf_counter() - posted,  # from the POST until a poll saw it end
     }
+
+
+def stage_seconds(task: dict[str, Any]) -> dict[str, float]:
+    """Seconds in each stage of ``task``, by its own timestamps; "(before the first stage)" and
+    "(after the last stage)" hold the time the task spent outside any stage."""
+    stages = [st for sub in task["subTasks"] for st in sub["stages"]]
+    found = {
+        st["name"]: _when(st.get("completionTimestamp")) - _when(st["creationTimestamp"]) for st in stages
+    }
+    if stages:
+        found["(before the first stage)"] = _when(stages[0]["creationTimestamp"]) - _when(
+            task["creationTimestamp"]
+        )
+        found["(after the last stage)"] = _when(task["completionTimestamp"]) - _when(
+            stages[-1].get("completionTimestamp")
+        )
+    return found
 
 
 async def start_backup(bench: Bench) -> tuple[str, float]:
@@ -481,11 +499,21 @@ async def configure(bench: Bench) -> None:
 
 @contextlib.contextmanager
 def py_spy(pid: int, out: Path | None) -> Iterator[None]:
-    """``py-spy record`` of the server while the block runs: on-CPU samples per thread, at 100 Hz."""
+    """``py-spy record`` of the server and its children while the block runs: on-CPU samples per thread,
+    at 100 Hz."""
     if out is None:
         yield
         return
-    cmd = [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid), "--rate", "100", "--threads"]
+    cmd = [
+        shutil.which("py-spy") or "py-spy",
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "100",
+        "--threads",
+        "--subprocesses",
+    ]
     cmd += ["--nonblocking", "--format", "raw", "--output", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1)  # it attaches
@@ -590,11 +618,27 @@ def _backups(result: dict[str, Any]) -> None:
         )
         rows[-1].append(f"{r['seen_seconds']:.2f}")
     _table(rows)
+    _stages(result["backups"])
     s = result["summary"]
     print(f"Without load {s['backup_seconds_without_load']:.2f} s (mean of A and C), under polling", end="")
     print(f" {s['backup_seconds_under_polling']:.2f} s: {s['slowdown']:+.1%}.")
     print("seconds: the task's own creation to completion timestamps. The upload stage streams the archive")
     print("(read, compress, encrypt, SFTP: in the server's child process) to the sshd, and is most of it.")
+
+
+def _stages(backups: list[dict[str, Any]]) -> None:
+    """Where a backup's time went, stage by stage: the mean without load and under polling."""
+    means = {}
+    for load in ("none", "polling"):
+        runs = [r["stages"] for r in backups if r["load"] == load]
+        names = list(dict.fromkeys(name for run in runs for name in run))
+        means[load] = {n: statistics.mean(run.get(n, 0.0) for run in runs) for n in names} if runs else {}
+    rows = [["stage (mean seconds)", "no load", "polling", "difference"]]
+    for name in dict.fromkeys([*means["none"], *means["polling"]]):
+        alone, loaded = means["none"].get(name, 0.0), means["polling"].get(name, 0.0)
+        rows.append([name, f"{alone:.3f}", f"{loaded:.3f}", f"{loaded - alone:+.3f}"])
+    print()
+    _table(rows)
 
 
 def _cpu(result: dict[str, Any]) -> None:
