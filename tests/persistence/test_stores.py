@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from sddc_backup.domain.backup_config import (
     BackupConfiguration,
@@ -134,6 +134,26 @@ async def test_task_store_round_trips_and_filters(database: Database, tmp_path: 
     tasks[2].fail(ErrorRecord("X", "m", "r"), NOW + timedelta(minutes=3))
     await store.save(tasks[2])
     assert await store.unfinished() == []
+
+
+async def test_saving_a_stored_task_is_one_statement(database: Database, tmp_path: Path) -> None:
+    # A running task is saved at every step; each statement is a round trip to the driver.
+    store = TaskStore(database.sessions, SecretBox.from_key_file(tmp_path / "secret.key"))
+    running = task("a", TaskStatus.IN_PROGRESS, NOW)
+    await store.save(running)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split(maxsplit=1)[0].upper())
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        running.fail(ErrorRecord("X", "m", "r"), NOW + timedelta(minutes=1))
+        await store.save(running)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
+    assert statements == ["UPDATE"]
+    assert await store.get("a") == running
 
 
 async def test_a_replaced_key_loses_the_secrets_but_not_the_configuration_or_tasks(

@@ -7,9 +7,9 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import CursorResult, Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from sddc_backup.domain.errors import SddcBackupError
@@ -60,23 +60,33 @@ class TaskStore:
 
     async def save(self, task: Task) -> None:
         """Insert or replace ``task``, in one transaction."""
+        values = self._row_values(task)
+        # An UPDATE first, and an INSERT only for a new task: a running task is saved at every step,
+        # and one statement without a result is the fewest round trips to the database driver.
         async with self._sessions() as session, session.begin():
-            row = await session.get(TaskRow, task.id)
-            if row is None:
-                row = TaskRow(id=task.id)
-                session.add(row)
-            row.name, row.type, row.status = task.name, task.type, task.status.value
-            row.created_at, row.completed_at = task.created, task.completed
-            row.is_cancellable, row.is_retryable_type = task.is_cancellable, task.is_retryable_type
-            row.attempts = task.attempts
-            document = {
-                "subtasks": [asdict(s) for s in task.subtasks],
-                "errors": [asdict(e) for e in task.errors],
-                "resources": [asdict(r) for r in task.resources],
-            }
+            updated = await session.execute(update(TaskRow).where(TaskRow.id == task.id).values(values))
+            if cast(CursorResult[Any], updated).rowcount == 0:
+                await session.execute(insert(TaskRow).values(id=task.id, **values))
+
+    def _row_values(self, task: Task) -> dict[str, Any]:
+        document = {
+            "subtasks": [asdict(s) for s in task.subtasks],
+            "errors": [asdict(e) for e in task.errors],
+            "resources": [asdict(r) for r in task.resources],
+        }
+        return {
+            "name": task.name,
+            "type": task.type,
+            "status": task.status.value,
+            "created_at": task.created,
+            "completed_at": task.completed,
+            "is_cancellable": task.is_cancellable,
+            "is_retryable_type": task.is_retryable_type,
+            "attempts": task.attempts,
             # Through JSON text once, so that datetimes become ISO strings on every backend.
-            row.document = json.loads(json.dumps(document, default=_json_default))
-            row.sealed_params = self._box.seal(json.dumps(task.params))
+            "document": json.loads(json.dumps(document, default=_json_default)),
+            "sealed_params": self._box.seal(json.dumps(task.params)),
+        }
 
     async def get(self, task_id: str) -> Task | None:
         async with self._sessions() as session:
