@@ -315,8 +315,8 @@ async def finished_backup(bench: Bench, task_id: str, posted: float, load: str) 
 
 
 def stage_seconds(task: dict[str, Any]) -> dict[str, float]:
-    """Seconds in each stage of ``task``, by its own timestamps; "(before the first stage)" and
-    "(after the last stage)" hold the time the task spent outside any stage."""
+    """Seconds in each stage of ``task``, by its own timestamps, and "(before the first stage)". The last
+    stage ends when the task does: nothing runs after it."""
     stages = [st for sub in task["subTasks"] for st in sub["stages"]]
     found = {
         st["name"]: _when(st.get("completionTimestamp")) - _when(st["creationTimestamp"]) for st in stages
@@ -324,9 +324,6 @@ def stage_seconds(task: dict[str, Any]) -> dict[str, float]:
     if stages:
         found["(before the first stage)"] = _when(stages[0]["creationTimestamp"]) - _when(
             task["creationTimestamp"]
-        )
-        found["(after the last stage)"] = _when(task["completionTimestamp"]) - _when(
-            stages[-1].get("completionTimestamp")
         )
     return found
 
@@ -504,17 +501,8 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
     if out is None:
         yield
         return
-    cmd = [
-        shutil.which("py-spy") or "py-spy",
-        "record",
-        "--pid",
-        str(pid),
-        "--rate",
-        "100",
-        "--threads",
-        "--subprocesses",
-    ]
-    cmd += ["--nonblocking", "--format", "raw", "--output", str(out)]
+    cmd = [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid), "--rate", "100", "--threads"]
+    cmd += ["--subprocesses", "--nonblocking", "--format", "raw", "--output", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1)  # it attaches
     try:
