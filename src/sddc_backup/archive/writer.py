@@ -24,9 +24,9 @@ from sddc_backup.archive.errors import ComponentFailedError
 from sddc_backup.archive.manifest import MANIFEST, METADATA, Manifest, ManifestMember
 from sddc_backup.archive.openssl_enc import Encryptor
 
-CHUNK = 1 << 20
+CHUNK = 1 << 18
 DEFAULT_LEVEL = 1  # ISA-L level; chosen by bench/archive.py (see docs/design/archive-format.md)
-_TAR_BUFFER = 1 << 20
+_TAR_BUFFER = 1 << 18
 
 
 @dataclass
@@ -122,11 +122,11 @@ class _TarWriter:
         info.uid, info.gid, info.uname, info.gname = entry.uid, entry.gid, entry.uname, entry.gname
         if entry.type is EntryType.DIR:
             info.type = tarfile.DIRTYPE
-            self.tar.addfile(info)
+            self._addfile(info)
             self.manifest.members.append(ManifestMember(info.name, EntryType.DIR))
         elif entry.type is EntryType.SYMLINK:
             info.type, info.linkname = tarfile.SYMTYPE, entry.target
-            self.tar.addfile(info)
+            self._addfile(info)
             self.manifest.members.append(ManifestMember(info.name, EntryType.SYMLINK, target=entry.target))
         else:
             self._add_file(source, entry, info)
@@ -141,7 +141,7 @@ class _TarWriter:
             raise ComponentFailedError(f"{source}: cannot read {entry.name}: {exc.strerror}") from exc
         reader = _HashingReader(raw)
         try:
-            self.tar.addfile(info, reader)
+            self._addfile(info, reader)
             grew = raw.read(1)
         except OSError as exc:
             raise ComponentFailedError(f"{source}: reading {entry.name} failed: {exc}") from exc
@@ -157,12 +157,18 @@ class _TarWriter:
             raise ComponentFailedError(f"{source}: {entry.name} changed while it was read")
         self.manifest.members.append(ManifestMember(info.name, EntryType.FILE, entry.size, digest))
 
+    def _addfile(self, info: tarfile.TarInfo, content: BinaryIO | io.RawIOBase | None = None) -> None:
+        self.tar.addfile(info, content)
+        # tarfile keeps a copy of every member's TarInfo for getmembers(), which a writer never
+        # calls: for a large tree that is megabytes, held to the end of the backup.
+        self.tar.members.clear()  # type: ignore[attr-defined]  # not in the stubs
+
     def add_json(self, name: str, document: Mapping[str, Any], mtime: float) -> None:
         """Add an own JSON document; all but the manifest itself are listed in the manifest."""
         data = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
         info = tarfile.TarInfo(f"{self.base}/{name}")
         info.size, info.mode, info.mtime = len(data), 0o600, mtime
-        self.tar.addfile(info, io.BytesIO(data))
+        self._addfile(info, io.BytesIO(data))
         if name != MANIFEST:
             digest = hashlib.sha256(data).hexdigest()
             self.manifest.members.append(ManifestMember(info.name, EntryType.FILE, len(data), digest))

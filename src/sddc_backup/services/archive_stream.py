@@ -18,7 +18,7 @@ from typing import Any
 from sddc_backup.archive.entries import ArchiveSource
 from sddc_backup.archive.writer import ArchiveSummary, write_archive
 
-QUEUE_CHUNKS = 4  # of about 1 MiB each
+QUEUE_CHUNKS = 4  # of about 256 KiB each (the writer's CHUNK)
 
 
 class _Abandoned(Exception):
