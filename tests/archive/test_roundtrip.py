@@ -3,6 +3,7 @@ mtimes and symbolic links, and the files open with the plain OpenSSL and tar too
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -134,3 +135,14 @@ def test_gnu_tar_restores_modes_mtimes_and_links_from_our_archive(tmp_path: Path
     assert (restored / "sub" / "secret").stat().st_mode & 0o777 == 0o600
     assert (restored / "sub" / "secret").stat().st_mtime_ns // 1000 == 1_700_000_000_123_456
     assert str((restored / "current").readlink()) == "sub"
+    manifest = json.loads((out / BASE / "manifest.json").read_text())
+    lines = (out / BASE / "manifest.json").read_text().splitlines()
+    # One member per line, so that an operator can grep it: the opening line, each member, the close.
+    assert len(lines) == len(manifest["members"]) + 2
+    assert [json.loads(line.rstrip(","))["name"] for line in lines[1:-1]] == [
+        f"{BASE}/metadata.json",
+        f"{BASE}/{member_name(tree)}",
+        f"{BASE}/{member_name(tree)}/current",
+        f"{BASE}/{member_name(tree)}/sub",
+        f"{BASE}/{member_name(tree)}/sub/secret",
+    ]

@@ -164,8 +164,14 @@ class _TarWriter:
         self.tar.members.clear()  # type: ignore[attr-defined]  # not in the stubs
 
     def add_json(self, name: str, document: Mapping[str, Any], mtime: float) -> None:
-        """Add an own JSON document; all but the manifest itself are listed in the manifest."""
-        data = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+        """Add an own JSON document, listed in the manifest."""
+        self._add_own(name, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n", mtime)
+
+    def add_manifest(self, mtime: float) -> None:
+        """Add ``manifest.json``, the last member."""
+        self._add_own(MANIFEST, self.manifest.encode(), mtime)
+
+    def _add_own(self, name: str, data: bytes, mtime: float) -> None:
         info = tarfile.TarInfo(f"{self.base}/{name}")
         info.size, info.mode, info.mtime = len(data), 0o600, mtime
         self._addfile(info, io.BytesIO(data))
@@ -227,7 +233,7 @@ def _write(
         pending = list(sources)
         while pending:
             _add_source(writer, pending.pop(0), pending)
-        writer.add_json(MANIFEST, writer.manifest.to_json(), mtime)
+        writer.add_manifest(mtime)
     digest = sink.finish()
     return ArchiveSummary(base=base, manifest=writer.manifest, size=sink.size, sha256=digest)
 
