@@ -15,13 +15,7 @@ from sddc_backup.archive.errors import ComponentFailedError
 from sddc_backup.archive.reader import DiscardingSink, read_archive
 from sddc_backup.domain.backup_config import BackupLocation, LocationProtocol
 from sddc_backup.services.appliance import ApplianceLayout
-from sddc_backup.services.archive_upload import (
-    HeapTrimmer,
-    UploadJob,
-    UploadProcessError,
-    _malloc_trim,
-    upload_archive,
-)
+from sddc_backup.services.archive_upload import UploadJob, UploadProcessError, upload_archive
 from sddc_backup.storage.errors import LocationNotFoundError
 from tests.services.conftest import Cluster
 from tests.support.procs import descendants
@@ -168,20 +162,3 @@ async def test_a_killed_child_is_an_error_not_a_short_backup(tmp_path: Path, no_
         await task
     assert failed.value.error_code == "BACKUP_UPLOAD_PROCESS_FAILED" and failed.value.remediation
     assert NAME not in [p.name for p in (tmp_path / "backups").iterdir()]
-
-
-def test_the_heap_is_trimmed_each_time_another_step_of_the_archive_is_sent() -> None:
-    trims: list[int] = []
-    progress: list[int] = []
-    trimmer = HeapTrimmer(lambda: trims.append(progress[-1]), every=100)
-    for count in (10, 60, 99, 100, 150, 230, 260, 299, 400, 900):
-        progress.append(count)
-        trimmer.progress(count)
-    # At the first count at or past 100, then 100 bytes after the previous trim each time.
-    assert trims == [100, 230, 400, 900]
-
-
-def test_the_child_can_trim_its_heap_here() -> None:
-    # The C library of the machines the service runs on has malloc_trim: the call must not be a no-op.
-    trim = _malloc_trim()
-    assert trim() in (0, 1)

@@ -40,9 +40,9 @@ from sddc_backup.domain.errors import SddcBackupError
 from sddc_backup.domain.storage import PutResult
 from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.archive_stream import ArchiveStream
+from sddc_backup.services.heap import HeapTrimmer
 from sddc_backup.services.locations import LocationAccess
 
-TRIM_EVERY = 16 << 20  # archive bytes between two returns of freed heap memory to the system
 STOP_GRACE = 10.0  # seconds the child gets to remove its temporary object before it is killed
 _MODULE = "sddc_backup.services.archive_upload"
 _PR_SET_PDEATHSIG = 1
@@ -156,39 +156,12 @@ def _signal(pid: int, signum: int) -> None:
 # -- the child's side -------------------------------------------------------------------------------
 
 
-class HeapTrimmer:
-    """Calls ``trim`` each time the progress crosses another ``every`` bytes.
-
-    The archive's buffers are allocated and freed by several threads, in sizes that vary with the
-    compression. glibc keeps what they free, scattered through its heaps, and the process grows
-    by tens of megabytes over a backup though it holds little. ``malloc_trim`` gives the free pages
-    back; it costs well under a millisecond.
-    """
-
-    def __init__(self, trim: Callable[[], object], every: int = TRIM_EVERY) -> None:
-        self._trim, self._every, self._next = trim, every, every
-
-    def progress(self, count: int) -> None:
-        if count >= self._next:
-            self._trim()
-            self._next = count + self._every
-
-
-def _malloc_trim() -> Callable[[], object]:
-    """glibc's ``malloc_trim(0)``, or nothing where there is none (another C library)."""
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: trim(0)
-
-
 async def _upload(job: UploadJob, progress_fd: int) -> Uploaded:
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
-    trimmer = HeapTrimmer(_malloc_trim())
+    trimmer = HeapTrimmer()  # the archive's buffers are freed by several threads
 
     def sent(count: int) -> None:
         os.write(progress_fd, b"%d\n" % count)  # a short line: one write, never split
