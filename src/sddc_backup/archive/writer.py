@@ -83,11 +83,16 @@ class _EncryptedGzipSink(io.RawIOBase):
 
 
 class _HashingReader(io.RawIOBase):
-    """Reads a file entry's content for tarfile while hashing and counting it."""
+    """Reads a file entry's content for tarfile while hashing and counting it.
 
-    def __init__(self, raw: BinaryIO) -> None:
+    A failure to read raises ``ComponentFailedError`` here, where it happens: tarfile also writes
+    the archive while it reads, and a failure to write the output (a full disk) is not the component's.
+    """
+
+    def __init__(self, raw: BinaryIO, what: str) -> None:
         super().__init__()
         self._raw = raw
+        self._what = what  # "<source>: <entry name>", for the error
         self.digest = hashlib.sha256()
         self.count = 0
 
@@ -95,10 +100,20 @@ class _HashingReader(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
+        data = self._read(size)
         self.digest.update(data)
         self.count += len(data)
         return data
+
+    def grew(self) -> bool:
+        """Whether there is more to read than was read: the file grew while it was read."""
+        return bool(self._read(1))
+
+    def _read(self, size: int) -> bytes:
+        try:
+            return self._raw.read(size)
+        except OSError as exc:
+            raise ComponentFailedError(f"{self._what}: reading failed: {exc}") from exc
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -139,18 +154,16 @@ class _TarWriter:
             raw = entry.open()
         except OSError as exc:
             raise ComponentFailedError(f"{source}: cannot read {entry.name}: {exc.strerror}") from exc
-        reader = _HashingReader(raw)
+        reader = _HashingReader(raw, f"{source}: {entry.name}")
         try:
             self._addfile(info, reader)
-            grew = raw.read(1)
-        except OSError as exc:
-            raise ComponentFailedError(f"{source}: reading {entry.name} failed: {exc}") from exc
+            grew = reader.grew()
         finally:
             raw.close()
         if reader.count != entry.size or grew:
             raise ComponentFailedError(
                 f"{source}: {entry.name} changed size while it was read "
-                f"({entry.size} bytes expected, {reader.count + len(grew)}+ read)"
+                f"({entry.size} bytes expected, {reader.count + grew}+ read)"
             )
         digest = reader.digest.hexdigest()
         if entry.expected_sha256 is not None and digest != entry.expected_sha256:
