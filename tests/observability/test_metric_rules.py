@@ -17,7 +17,8 @@ from sddc_backup.domain.tasks import ErrorRecord, Task, TaskStatus
 from sddc_backup.persistence.task_store import TaskQuery
 from sddc_backup.services.metrics import ServiceMetrics
 from sddc_backup.tasks.controller import TaskController
-from sddc_backup.tasks.engine import TaskEngine, TaskKind
+from sddc_backup.tasks.engine import TaskEngine
+from sddc_backup.tasks.kinds import TaskKind
 from tests.async_support import sqlite_database, task_store
 
 T0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)

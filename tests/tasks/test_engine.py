@@ -15,7 +15,8 @@ from sddc_backup.domain.errors import ConflictError, InvalidInputError, NotFound
 from sddc_backup.domain.tasks import StepStatus, Task, TaskStatus
 from sddc_backup.persistence.task_store import TaskQuery, TaskStore
 from sddc_backup.tasks.controller import TaskController
-from sddc_backup.tasks.engine import TaskEngine, TaskKind
+from sddc_backup.tasks.engine import TaskEngine
+from sddc_backup.tasks.kinds import TaskKind
 from tests.async_support import sqlite_database, task_store
 
 pytestmark = pytest.mark.anyio

@@ -35,7 +35,8 @@ from sddc_backup.services.retention import apply_retention
 from sddc_backup.storage.errors import IntegrityError, ObjectNotFoundError, StorageError
 from sddc_backup.storage.store import BytesSource
 from sddc_backup.tasks.controller import TaskController
-from sddc_backup.tasks.engine import TaskEngine, TaskKind
+from sddc_backup.tasks.engine import TaskEngine
+from sddc_backup.tasks.kinds import TaskKind
 
 TASK_TYPE = BACKUP_TYPE
 SUBTASKS = (

@@ -28,7 +28,8 @@ from sddc_backup.services.audit import audit
 from sddc_backup.services.exclusive import CONFIGURE_TYPE, busy_code
 from sddc_backup.services.locations import Check, CheckStatus, LocationAccess, first_error
 from sddc_backup.tasks.controller import TaskController
-from sddc_backup.tasks.engine import TaskEngine, TaskKind
+from sddc_backup.tasks.engine import TaskEngine
+from sddc_backup.tasks.kinds import TaskKind
 
 TASK_TYPE = CONFIGURE_TYPE
 PASSPHRASE_CHECK = "The passphrase meets the passphrase policy"  # noqa: S105 - a check name

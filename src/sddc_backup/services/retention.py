@@ -25,7 +25,8 @@ from sddc_backup.services.exclusive import EXCLUSIVE_TYPES, RETENTION_TYPE, busy
 from sddc_backup.services.inventory import SIDECAR, Listing, not_configured
 from sddc_backup.storage.errors import ObjectNotFoundError
 from sddc_backup.tasks.controller import TaskController
-from sddc_backup.tasks.engine import TaskEngine, TaskKind
+from sddc_backup.tasks.engine import TaskEngine
+from sddc_backup.tasks.kinds import TaskKind
 
 
 @dataclass(frozen=True)

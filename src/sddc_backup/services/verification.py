@@ -23,7 +23,8 @@ from sddc_backup.services.audit import audit
 from sddc_backup.services.inventory import sidecar_digest
 from sddc_backup.storage.errors import IntegrityError, ObjectNotFoundError
 from sddc_backup.tasks.controller import TaskController
-from sddc_backup.tasks.engine import TaskEngine, TaskKind
+from sddc_backup.tasks.engine import TaskEngine
+from sddc_backup.tasks.kinds import TaskKind
 
 TASK_TYPE = "SDDC_MANAGER_BACKUP_VERIFICATION"
 # Failures that say the file itself is damaged (and so no longer verified).

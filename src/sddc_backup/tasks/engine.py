@@ -11,10 +11,8 @@ import asyncio
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.errors import ConflictError, InternalError, NotFoundError, SddcBackupError
@@ -22,49 +20,13 @@ from sddc_backup.domain.faults import FaultPlan
 from sddc_backup.domain.tasks import ErrorRecord, Resource, SubTask, Task, TaskStatus
 from sddc_backup.domain.users import Permission
 from sddc_backup.persistence.task_store import TaskQuery
-from sddc_backup.tasks.controller import (
-    EngineController,
-    TaskCancelledError,
-    TaskController,
-    bind_task_log_context,
-)
+from sddc_backup.tasks.controller import EngineController, TaskCancelledError, bind_task_log_context
+from sddc_backup.tasks.kinds import TaskKind, TaskRepository
+from sddc_backup.tasks.outcomes import end_task, error_record, interrupted
 
 log = logging.getLogger(__name__)
 
-TaskBody = Callable[[TaskController, Mapping[str, object]], Awaitable[None]]
 CANCEL_WAIT_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class TaskKind:
-    """A registered kind of task: its VCF ``type``, display name, planned subtasks and body."""
-
-    type: str
-    name: str
-    body: TaskBody
-    subtasks: tuple[tuple[str, str], ...] = ()
-    cancellable: bool = True
-    retryable: bool = True
-    permission: Permission = Permission.OPERATE  # what a caller needs to retry it
-    exclusive_with: tuple[str, ...] = ()  # task types that may not run at the same time
-    busy_code: str = "OPERATION_IN_PROGRESS"  # the errorCode of what it blocks while it runs
-
-
-class TaskRepository(Protocol):
-    async def save(self, task: Task) -> None: ...
-    async def get(self, task_id: str) -> Task | None: ...
-    async def find(self, query: TaskQuery) -> list[Task]: ...
-    async def unfinished(self) -> list[Task]: ...
-
-
-def error_record(error: SddcBackupError) -> ErrorRecord:
-    return ErrorRecord(
-        error_code=error.error_code,
-        message=error.message,
-        remediation=error.remediation,
-        arguments=list(error.arguments),
-        context=dict(error.context),
-    )
 
 
 class TaskEngine:
@@ -190,7 +152,7 @@ class TaskEngine:
         """Resolve tasks that a previous process left unfinished: each ends FAILED, with the reason."""
         recovered = []
         for task in await self._store.unfinished():
-            task.fail(_interrupted(task), self._clock.now())
+            task.fail(interrupted(task), self._clock.now())
             await self._save(task)
             log.warning(
                 "task %s (%s) was interrupted by a stop and is now FAILED",
@@ -293,7 +255,7 @@ class TaskEngine:
                     error_record(TaskCancelledError("Cancelled on request.")),
                 )
             else:
-                status, error = TaskStatus.FAILED, _interrupted(task)
+                status, error = TaskStatus.FAILED, interrupted(task)
         except TaskCancelledError as exc:
             status, error = TaskStatus.CANCELLED, error_record(exc)
         except SddcBackupError as exc:
@@ -305,7 +267,7 @@ class TaskEngine:
             error.reference_token = token
             status = TaskStatus.FAILED
         # Shielded: a shutdown that cancels this coroutine must not lose the final state.
-        await asyncio.shield(controller.transition(lambda t: _end(t, status, error, self._now())))
+        await asyncio.shield(controller.transition(lambda t: end_task(t, status, error, self._now())))
         self._running.pop(task.id, None)
         log.info("task %s (%s) ended %s", task.id, task.type, status.value)
         self._notify(controller.task)
@@ -322,21 +284,3 @@ class TaskEngine:
 
     async def _save(self, task: Task) -> None:
         await self._store.save(task)
-
-
-def _end(task: Task, status: TaskStatus, error: ErrorRecord | None, now: datetime) -> None:
-    if status is TaskStatus.SUCCESSFUL:
-        task.succeed(now)
-    elif status is TaskStatus.CANCELLED and error is not None:
-        task.cancel(error, now)
-    else:
-        task.fail(error or _interrupted(task), now)
-
-
-def _interrupted(task: Task) -> ErrorRecord:
-    again = f"retry it with PATCH /v1/tasks/{task.id}" if task.is_retryable_type else "start it again"
-    return ErrorRecord(
-        error_code="TASK_INTERRUPTED",
-        message="The service stopped while this task was running.",
-        remediation=f"Check the state it acted on, then {again}.",
-    )

@@ -30,7 +30,8 @@ from sddc_backup.services.restore.run import RestoreFailedError, RestoreRun, Res
 from sddc_backup.services.restore.source import BackupFileRef, resolve
 from sddc_backup.services.restore.swaps import Swaps
 from sddc_backup.tasks.controller import TaskController
-from sddc_backup.tasks.engine import TaskEngine, TaskKind
+from sddc_backup.tasks.engine import TaskEngine
+from sddc_backup.tasks.kinds import TaskKind
 
 
 def unresolved_restore() -> InvalidInputError:
