@@ -1,8 +1,8 @@
-"""Giving freed heap memory back to the system during a long stream (a backup's upload, a restore).
+"""Giving freed heap memory back to the system during a long stream (a backup's upload).
 
 A streaming pipeline allocates and frees buffers in several threads, in sizes that vary with the
 compression. glibc keeps what they free, scattered through its heaps, and the process grows by tens
-of megabytes over a large backup or restore though it holds little. ``malloc_trim`` gives the free
+of megabytes over a large backup though it holds little. ``malloc_trim`` gives the free
 pages back; it costs well under a millisecond.
 """
 
