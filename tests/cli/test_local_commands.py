@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -145,3 +146,17 @@ def test_unknown_log_level_is_an_invalid_setting(local: ServerProcess) -> None:
     local.extra_env = {"SDDC_BACKUP_LOG_LEVEL": "chatty"}
     result = local.cli("serve")
     assert result.returncode == 2 and "log_level" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_command_line_starts_without_the_servers_code() -> None:
+    # A client command or --help runs in scripts, often in loops: it must not pay for the server's
+    # imports (the database layer, SSH, the archive pipeline), which take most of a second.
+    probe = (
+        "import sys\n"
+        "from sddc_backup.app import build_cli, _LocalCommands\n"
+        "build_cli(_LocalCommands())\n"
+        "heavy = ('sqlalchemy', 'asyncssh', 'psycopg', 'fastapi', 'isal', 'sddc_backup.services.archives')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout

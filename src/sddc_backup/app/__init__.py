@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sddc_backup.cli.archive import BackupMaker
 from sddc_backup.cli.main import build_cli
-from sddc_backup.services.users import UserAdmin
+
+if TYPE_CHECKING:  # each command imports what it runs: a client command needs none of the server
+    from sddc_backup.cli.archive import BackupMaker
+    from sddc_backup.services.users import UserAdmin
 
 
 class _LocalCommands:

@@ -11,15 +11,16 @@ import os
 import time
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
-from sddc_backup.archive.reader import ArchiveReport
 from sddc_backup.cli.common import ConfigOption, JsonOption, run
 from sddc_backup.domain.errors import InvalidInputError
-from sddc_backup.services import archives
-from sddc_backup.services.archives import CreatedArchive
+
+if TYPE_CHECKING:  # imported by the commands that use them: the others start without the archive code
+    from sddc_backup.archive.reader import ArchiveReport
+    from sddc_backup.services.archives import CreatedArchive
 
 PASSPHRASE_ENV = "SDDC_BACKUP_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 
@@ -84,6 +85,8 @@ def register(cli: typer.Typer, local: ArchiveCommands) -> None:
     @group.command()
     def verify(file: Path, passphrase_file: PassphraseFile = None, as_json: JsonOption = False) -> None:
         """Decrypt and check every member against the manifest; exit 0 only if all is intact."""
+        from sddc_backup.services import archives
+
         report = run(lambda: call(archives.verify, file, read_passphrase(passphrase_file)))
         result = report_json(file, report)
         if as_json:
@@ -96,6 +99,8 @@ def register(cli: typer.Typer, local: ArchiveCommands) -> None:
     @group.command()
     def inspect(file: Path, passphrase_file: PassphraseFile = None) -> None:
         """Print the metadata and the manifest as JSON (after checking the whole archive)."""
+        from sddc_backup.services import archives
+
         report = run(lambda: call(archives.verify, file, read_passphrase(passphrase_file)))
         document = {
             **report_json(file, report),
@@ -107,6 +112,8 @@ def register(cli: typer.Typer, local: ArchiveCommands) -> None:
     @group.command()
     def decrypt(file: Path, output: Output, passphrase_file: PassphraseFile = None) -> None:
         """Write the decrypted .tar.gz; it appears only once the whole archive has been checked."""
+        from sddc_backup.services import archives
+
         report = run(lambda: call(archives.decrypt, file, read_passphrase(passphrase_file), output))
         note = " (legacy, no manifest)" if report.legacy else ""
         typer.echo(f"{output}: decrypted and checked{note}")
@@ -114,6 +121,8 @@ def register(cli: typer.Typer, local: ArchiveCommands) -> None:
     @group.command()
     def encrypt(source: Path, output: Output, passphrase_file: PassphraseFile = None) -> None:
         """Encrypt a .tar.gz, or archive a decrypted backup folder again with a fresh manifest."""
+        from sddc_backup.services import archives
+
         digest = run(
             lambda: call(
                 archives.encrypt, source, read_passphrase(passphrase_file), output, mtime=time.time()

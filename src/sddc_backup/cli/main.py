@@ -8,7 +8,7 @@ import json
 import sys
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
@@ -18,7 +18,9 @@ from sddc_backup.cli import archive, client
 from sddc_backup.cli.common import ConfigOption, JsonOption, fail, run
 from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
 from sddc_backup.domain.users import Role
-from sddc_backup.services.users import UserAdmin
+
+if TYPE_CHECKING:  # the client commands start without the server's code
+    from sddc_backup.services.users import UserAdmin
 
 
 class LocalCommands(archive.ArchiveCommands, Protocol):
