@@ -178,19 +178,20 @@ class _TarWriter:
 
     def add_json(self, name: str, document: Mapping[str, Any], mtime: float) -> None:
         """Add an own JSON document, listed in the manifest."""
-        self._add_own(name, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n", mtime)
+        data = json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+        info = self._add_own(name, data, mtime)
+        digest = hashlib.sha256(data).hexdigest()
+        self.manifest.members.append(ManifestMember(info.name, EntryType.FILE, len(data), digest))
 
     def add_manifest(self, mtime: float) -> None:
-        """Add ``manifest.json``, the last member."""
+        """Add ``manifest.json``, the last member (it does not list itself)."""
         self._add_own(MANIFEST, self.manifest.encode(), mtime)
 
-    def _add_own(self, name: str, data: bytes, mtime: float) -> None:
+    def _add_own(self, name: str, data: bytes, mtime: float) -> tarfile.TarInfo:
         info = tarfile.TarInfo(f"{self.base}/{name}")
         info.size, info.mode, info.mtime = len(data), 0o600, mtime
         self._addfile(info, io.BytesIO(data))
-        if name != MANIFEST:
-            digest = hashlib.sha256(data).hexdigest()
-            self.manifest.members.append(ManifestMember(info.name, EntryType.FILE, len(data), digest))
+        return info
 
 
 def ns_to_decimal(ns: int) -> str:
