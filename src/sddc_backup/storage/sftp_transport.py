@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from asyncssh.constants import MSG_IGNORE
 
@@ -114,8 +114,9 @@ class _Relay(asyncio.Protocol):
         self.inner = inner
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.inner.connection_made(CoalescingTransport(transport, asyncio.get_running_loop()))
+        # A stream transport; uvloop's do not derive from asyncio.Transport, so this is not checked.
+        stream = cast(asyncio.Transport, transport)
+        self.inner.connection_made(CoalescingTransport(stream, asyncio.get_running_loop()))
 
     def data_received(self, data: bytes) -> None:
         self.inner.data_received(data)
