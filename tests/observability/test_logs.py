@@ -127,3 +127,9 @@ def test_the_text_format_keeps_one_line_per_event_with_the_fields_after_the_mess
         f'audit=true actor="{ADMIN}" action="login" target="{ADMIN}" outcome="success" client="127.0.0.1"'
     )
     assert not [line for line in lines if line.startswith("{")]
+
+
+def test_the_server_runs_on_uvloop(recorded_run: RecordedRun) -> None:
+    """The event loop the benchmarks measured (ADR 0021), named in the log at every start."""
+    ours = [e["message"] for e in events(recorded_run) if e["logger"] == "sddc_backup.app.server"]
+    assert "event loop: uvloop" in ours

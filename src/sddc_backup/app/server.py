@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import uvicorn
+import uvloop
 from fastapi import FastAPI
 
 from sddc_backup.api.application import build_api
@@ -44,7 +45,10 @@ def serve(settings: Settings) -> None:
     configure_logging(settings.log_format, settings.log_level)
     prepare_data_dir(settings.data_dir)
     tls = tls_files(settings)
-    asyncio.run(_serve(settings, tls))
+    # uvloop and httptools: under steady polling they answer about a third more requests than the
+    # standard loop and h11, with a shorter tail (ADR 0021).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(settings, tls))
 
 
 async def _serve(settings: Settings, tls: TlsFiles) -> None:
@@ -68,6 +72,7 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("TLS certificate %s SHA-256 fingerprint: %s", tls.cert, tls.fingerprint)
         log.info("sddc-backup listening on https://%s:%s", settings.host, settings.port)
+        log.info("event loop: %s", type(asyncio.get_running_loop()).__module__)
         runtime.start_scheduler()
         freeze_startup_objects()
         try:
@@ -84,6 +89,7 @@ async def _serve(settings: Settings, tls: TlsFiles) -> None:
         log_level=settings.log_level.lower(),
         log_config=None,  # configure_logging has sent uvicorn's loggers, the access log too, to ours
         server_header=False,
+        http="httptools",
         # Idle keep-alive clients must not hold a stop (or a restart by systemd) for long.
         timeout_graceful_shutdown=5,
         # The service is not behind a proxy by default: X-Forwarded-For must not be able to change
