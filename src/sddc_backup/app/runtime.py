@@ -170,7 +170,7 @@ class Runtime:
         clock = clock or SystemClock()
         data_dir = prepare_data_dir(settings.data_dir)
         database = Database.open(settings.state_store_url)
-        await database.migrate()
+        await database.bring_up_to_date()
         box = SecretBox.from_key_file(data_dir / "secret.key")
         user_store = UserStore(database.sessions)
         engine = TaskEngine(TaskStore(database.sessions, box), clock, FaultPlan.parse(settings.faults))
