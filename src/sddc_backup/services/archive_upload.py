@@ -38,6 +38,7 @@ from sddc_backup.archive.writer import ArchiveSummary
 from sddc_backup.domain.backup_config import BackupLocation
 from sddc_backup.domain.errors import SddcBackupError
 from sddc_backup.domain.storage import PutResult
+from sddc_backup.services import event_loop
 from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.archive_stream import ArchiveStream
 from sddc_backup.services.heap import HeapTrimmer
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None, stdin: BinaryIO | None = None) -> int:
         raise TypeError("expected an UploadJob on stdin")
     outcome: object
     try:
-        outcome = asyncio.run(_upload(job, progress_fd))
+        outcome = event_loop.run(_upload(job, progress_fd))
     except BaseException as exc:  # noqa: BLE001 - reported to the server, which raises it
         outcome = exc
     os.close(progress_fd)
