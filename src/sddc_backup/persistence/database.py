@@ -94,7 +94,7 @@ class Database:
                 f"Upgrading the state store's schema failed (exit status {child.returncode}): {lines[-1]}",
                 error_code="STATE_STORE_MIGRATION_FAILED",
                 remediation="Check that the state store is reachable and writable by this service, then "
-                "start it again. The upgrade runs in one transaction: a failed one changed nothing.",
+                "start it again: the upgrade goes on from the revision the store is at.",
             )
 
     async def ping(self) -> bool:
