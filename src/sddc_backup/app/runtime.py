@@ -37,6 +37,7 @@ from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.auth import Authenticator
 from sddc_backup.services.backups import BackupPlan, BackupService
 from sddc_backup.services.configuration import BackupConfigurationService
+from sddc_backup.services.heap import trim_heap
 from sddc_backup.services.locations import LocationAccess
 from sddc_backup.services.metrics import ServiceMetrics
 from sddc_backup.services.own_settings import own_settings_files
@@ -85,11 +86,10 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def release_free_memory() -> None:
-    """Give the memory freed by a finished task back to the system (glibc keeps it otherwise, and the
-    resting size of the service would grow with every backup and restore)."""
-    with suppress(OSError, AttributeError):  # not glibc: nothing to do
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def _give_back_freed_memory(_finished: Task) -> None:
+    """What a finished task freed goes back to the system: glibc keeps it otherwise, and the resting
+    size of the service would grow with every backup and restore."""
+    trim_heap()
 
 
 def prepare_data_dir(data_dir: Path) -> Path:
@@ -244,7 +244,7 @@ class Runtime:
             engine, clock, configuration_store.get, locations.open, catalog, settings.fqdn
         )
         engine.register(retention.task_kind())
-        engine.on_finished(lambda _task: release_free_memory())
+        engine.on_finished(_give_back_freed_memory)
         api = ApiServices(
             auth=auth,
             configuration=configuration,

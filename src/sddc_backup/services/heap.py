@@ -1,4 +1,5 @@
-"""Giving freed heap memory back to the system during a long stream (a backup's upload).
+"""Giving freed heap memory back to the system: during a long stream (a backup's upload), and in
+the server after each task.
 
 A streaming pipeline allocates and frees buffers in several threads, in sizes that vary with the
 compression. glibc keeps what they free, scattered through its heaps, and the process grows by tens
