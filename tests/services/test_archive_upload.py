@@ -18,7 +18,7 @@ from sddc_backup.services.appliance import ApplianceLayout
 from sddc_backup.services.archive_upload import UploadJob, UploadProcessError, upload_archive
 from sddc_backup.storage.errors import LocationNotFoundError
 from tests.services.conftest import Cluster
-from tests.support.procs import descendants
+from tests.support.procs import descendants, stat_fields
 
 pytestmark = pytest.mark.anyio
 PASSPHRASE = b"Upl0ad-Pr0cess-Passphrase!"
@@ -67,7 +67,15 @@ def cmdline(pid: int) -> str:
 
 
 def uploaders() -> list[int]:
-    return [pid for pid in descendants(os.getpid()) if MODULE in cmdline(pid)]
+    """The upload processes this test started: its own children only. A process that an upload forks
+    to run ``pg_dump`` shows the upload's command line until it execs."""
+    me = os.getpid()
+    return [pid for pid in descendants(me) if MODULE in cmdline(pid) and parent(pid) == me]
+
+
+def parent(pid: int) -> int | None:
+    fields = stat_fields(f"/proc/{pid}/stat")
+    return int(fields[1]) if fields is not None else None
 
 
 @pytest.fixture
