@@ -6,6 +6,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -19,9 +20,11 @@ import pytest
 from sddc_backup.archive.entries import Entry, EntryType
 from sddc_backup.archive.errors import ComponentFailedError
 from sddc_backup.services.components._pg_stream import SequencePins
-from sddc_backup.services.components.postgres import MEMBER, PostgresComponent, restore_into_new_database
+from sddc_backup.services.components.postgres import MEMBER, PostgresComponent
+from sddc_backup.services.components.postgres_restore import restore_into_new_database
 from tests.support.postgres import PostgresCluster
 
+REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cr3t-Pa55word"
 ROWS = 20_000
 GREETING = "Grüße aus Köln — 日本語テキスト 🚀"
@@ -66,7 +69,7 @@ def read_all(stream_entry: Entry) -> bytes:
 def snapshot_sessions(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_export_snapshot()' "
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_export_snapshot()%' "
             "AND state = 'idle in transaction'"
         ).fetchone()
     assert row is not None
@@ -361,3 +364,28 @@ def test_a_setval_line_of_another_sequence_is_not_replaced() -> None:
     pins = SequencePins([b"SELECT pg_catalog.setval('public.a', 5, true);"])
     line = b"\nSELECT pg_catalog.setval('public.b', 9, true);\n"
     assert pins.feed(line) + pins.finish() == line
+
+
+def test_the_server_and_the_upload_process_parse_and_dump_without_loading_psycopg(
+    sample_db: str, postgres: PostgresCluster
+) -> None:
+    program = f"""
+import sys
+import sddc_backup.app.server, sddc_backup.services.archive_upload
+from sddc_backup.services.components import PostgresComponent
+from sddc_backup.services.restore.database import DatabaseSwapper
+DatabaseSwapper({sample_db!r})
+component = PostgresComponent({sample_db!r}, bindir=__import__("pathlib").Path({str(postgres.bindir)!r}))
+for entry in component.entries():
+    stream = entry.open()
+    size = len(stream.read())
+    stream.close()
+    assert size == entry.size > 0, (size, entry.size)
+print(sorted(m for m in sys.modules if m.startswith("psycopg")))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", program], check=False, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

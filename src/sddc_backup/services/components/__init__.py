@@ -13,7 +13,8 @@ and runs in the archive writer's worker thread. The contract every component her
 """
 
 from sddc_backup.services.components.paths import PathsComponent
-from sddc_backup.services.components.postgres import PostgresComponent, restore_into_new_database
+from sddc_backup.services.components.postgres import PostgresComponent
+from sddc_backup.services.components.postgres_restore import restore_into_new_database
 from sddc_backup.services.components.settings import StaticFilesComponent, render_json
 from sddc_backup.services.components.sqlite import SqliteComponent, restore_copy
 

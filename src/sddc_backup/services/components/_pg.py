@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from sddc_backup.services.components._common import component_failed
+from sddc_backup.services.components._conninfo import ConninfoError, make_conninfo, parse_conninfo
+
+if TYPE_CHECKING:  # imported where a connection is made: parsing and the client programs need no driver
+    import psycopg
 
 STDERR_TAIL_BYTES = 2048
 _URL_SCHEMES = ("postgresql", "postgres")
@@ -36,17 +37,13 @@ class PgTarget:
     @classmethod
     def parse(cls, dsn: str, component: str) -> PgTarget:
         try:
-            parsed: dict[str, str | int | None] | None = conninfo_to_dict(dsn)
-        except psycopg.Error:
-            parsed = None
-        if parsed is None:
-            # Raised outside the handler: the parser's message quotes the DSN, password included.
+            params = parse_conninfo(dsn)
+        except ConninfoError:
             raise component_failed(
                 component, "the PostgreSQL database", "the DSN is not a valid PostgreSQL connection string"
-            )
-        params = {k: str(v) for k, v in parsed.items() if v is not None}
+            ) from None
         password = params.pop("password", "")
-        conninfo = make_conninfo("", **params)
+        conninfo = make_conninfo(params)
         dbname = params.get("dbname") or params.get("user") or "(default)"
         return cls(conninfo=conninfo, password=password, display=f"'{dbname}' ({conninfo})")
 
@@ -57,7 +54,11 @@ class PgTarget:
         return env
 
     def connect(self) -> psycopg.Connection[tuple[object, ...]]:
-        conninfo = make_conninfo(self.conninfo, password=self.password) if self.password else self.conninfo
+        import psycopg
+
+        conninfo = self.conninfo
+        if self.password:
+            conninfo += " " + make_conninfo({"password": self.password})
         return psycopg.connect(conninfo, autocommit=True)
 
     def scrub(self, text: str) -> str:
@@ -74,9 +75,9 @@ def with_dbname(dsn: str, dbname: str) -> str:
     if parts.scheme in _URL_SCHEMES and parts.netloc is not None:
         query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "dbname"])
         return urlunsplit((parts.scheme, parts.netloc, "/" + quote(dbname, safe=""), query, parts.fragment))
-    params = {k: v for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    params = parse_conninfo(dsn)
     params["dbname"] = dbname
-    return make_conninfo("", **params)
+    return make_conninfo(params)
 
 
 def find_tool(tool: str, bindir: Path | None, component: str) -> Path:
@@ -134,16 +135,19 @@ class PgProcess:
     """A client program whose stdout is a pipe and whose stderr goes to an anonymous file for its tail.
 
     With ``fed``, its standard input is a pipe that the caller writes (``stdin_fd``), and its output
-    is thrown away instead (psql loading a dump prints only what the dump's queries return).
+    is thrown away instead (psql loading a dump prints only what the dump's queries return), unless
+    ``answers`` keeps it (psql answering the queries the caller sends).
     """
 
-    def __init__(self, args: Sequence[str], env: dict[str, str], *, fed: bool = False) -> None:
+    def __init__(
+        self, args: Sequence[str], env: dict[str, str], *, fed: bool = False, answers: bool = False
+    ) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         try:
             self.proc = subprocess.Popen(
                 list(args),
                 stdin=subprocess.PIPE if fed else subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL if fed else subprocess.PIPE,
+                stdout=subprocess.DEVNULL if fed and not answers else subprocess.PIPE,
                 stderr=self._stderr,
                 env=env,
             )

@@ -9,7 +9,9 @@ checks pass 2 against the digest of pass 1.
 The snapshot is exported by a session of our own (``REPEATABLE READ, READ ONLY``, with
 ``idle_in_transaction_session_timeout`` off) that stays open until pass 2 has produced its first byte
 (``pg_dump`` imports the snapshot before it writes anything), or until ``entries()`` moves on or is
-closed. Passwords never reach a command line or a message: the programs get them in ``PGPASSWORD``.
+closed. That session is a ``psql`` fed on a pipe, not a driver in this process: the upload process
+that runs this component then loads no database driver (ADR 0022). Passwords never reach a command
+line or a message: the programs get them in ``PGPASSWORD``.
 """
 
 from __future__ import annotations
@@ -24,16 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-import psycopg
-
 from sddc_backup.archive.entries import Entry, EntryType
 from sddc_backup.archive.errors import ComponentFailedError
 from sddc_backup.services.components._common import component_failed, group_name, user_name
 from sddc_backup.services.components._pg import PgProcess, PgTarget, dump_options, find_tool
 from sddc_backup.services.components._pg_stream import DumpStream, SequencePins
-from sddc_backup.services.components.postgres_restore import restore_into_new_database
 
-__all__ = ["MEMBER", "PostgresComponent", "restore_into_new_database"]
+__all__ = ["MEMBER", "PostgresComponent"]
 
 MEMBER = "database/sddc-postgres.bkp"
 CHUNK = 1 << 20
@@ -89,7 +88,8 @@ class PostgresComponent:
     def _prepare(self) -> _Measured:
         pg_dump = find_tool("pg_dump", self._bindir, self._name)
         extra = dump_options(pg_dump)
-        snapshot = _Snapshot(self._target, self._failed)
+        psql = find_tool("psql", self._bindir, self._name)
+        snapshot = _Snapshot(psql, self._target, self._failed)
         try:
             size, digest, sequences = self._measure(pg_dump, snapshot.id, extra)
         except BaseException:
@@ -173,30 +173,44 @@ class PostgresComponent:
         return component_failed(self._name, subject, self._target.scrub(detail))
 
 
-class _Snapshot:
-    """An exported snapshot, held by an open ``REPEATABLE READ, READ ONLY`` transaction."""
+_EXPORT = (
+    b"SET idle_in_transaction_session_timeout = 0;\n"
+    b"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n"
+    b"SELECT pg_export_snapshot();\n"
+)
 
-    def __init__(self, target: PgTarget, failed: Callable[[str], ComponentFailedError]) -> None:
+
+class _Snapshot:
+    """An exported snapshot, held by a ``psql`` in an open ``REPEATABLE READ, READ ONLY`` transaction
+    until ``close()`` ends its input (psql then exits, and the transaction ends with the session)."""
+
+    def __init__(self, psql: Path, target: PgTarget, failed: Callable[[str], ComponentFailedError]) -> None:
+        args = [str(psql), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--no-password"]
+        args.append(f"--dbname={target.conninfo}")
         try:
-            self._conn: psycopg.Connection[tuple[object, ...]] | None = target.connect()
-        except psycopg.Error as exc:
-            raise failed(f"cannot connect: {target.scrub(str(exc))}") from None
+            self._process: PgProcess | None = PgProcess(args, target.env(), fed=True, answers=True)
+        except OSError as exc:
+            raise failed(f"cannot run {psql}: {exc.strerror or exc}") from None
+        process = self._process
         try:
-            self._conn.execute("SET idle_in_transaction_session_timeout = 0")
-            self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            row = self._conn.execute("SELECT pg_export_snapshot()").fetchone()
-        except psycopg.Error as exc:
+            os.write(process.stdin_fd, _EXPORT)  # far less than a pipe holds: one write
+            answer = process.stdout.readline().strip()
+        except OSError:  # a broken pipe: psql has exited, and its exit status says why
+            answer = b""
+        if not answer:
+            returncode = process.finish()
+            detail = process.failure(returncode)
             self.close()
-            raise failed(f"cannot export a snapshot: {target.scrub(str(exc))}") from None
-        assert row is not None
-        self.id = str(row[0])
+            raise failed(f"cannot export a snapshot: psql {target.scrub(detail)}")
+        self.id = answer.decode()
         self.taken_at_ns = time.time_ns()
 
     @property
     def closed(self) -> bool:
-        return self._conn is None
+        return self._process is None
 
     def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
+        process, self._process = self._process, None
+        if process is not None:
+            process.finish()
+            process.close()

@@ -1,13 +1,14 @@
-"""Restoring a plain-SQL dump into a new PostgreSQL database (the restore side of ``postgres.py``)."""
+"""Restoring a plain-SQL dump into a new PostgreSQL database (the restore side of ``postgres.py``).
+
+psycopg is imported by the functions that connect, not by the module: the server then loads it on
+its first restore, not at start (ADR 0022).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
 
 from sddc_backup.services.components._common import component_failed
 from sddc_backup.services.components._pg import PgProcess, PgTarget, find_tool, with_dbname
@@ -48,6 +49,9 @@ class DumpFeed:
         self._target = PgTarget.parse(self.dsn, COMPONENT)
         self._subject = f"the PostgreSQL database {self._target.display}"
         psql = find_tool("psql", bindir, COMPONENT)
+        import psycopg
+        from psycopg import sql
+
         try:
             with self._admin.connect() as conn:
                 conn.execute(
@@ -113,6 +117,9 @@ class DumpFeed:
 
 
 def _drop_database(admin: PgTarget, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
     try:
         with admin.connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -3,22 +3,25 @@
 Like the file swaps, every operation is idempotent and reads the state from which databases exist, so
 that it finishes or undoes a swap interrupted at any point. The work is done over the ``postgres``
 maintenance database of the same server, because a database cannot be renamed while anyone (this
-connection included) is connected to it.
+connection included) is connected to it. psycopg is imported where a connection is made, so that the
+server loads it on its first restore, not at start (ADR 0022).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from typing import TYPE_CHECKING
 
 from sddc_backup.domain.restore import DatabaseSwap
 from sddc_backup.services.components._common import component_failed
+from sddc_backup.services.components._conninfo import parse_conninfo
 from sddc_backup.services.components._pg import PgTarget, with_dbname
 from sddc_backup.services.components.postgres_restore import DumpFeed
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
 
 log = logging.getLogger(__name__)
 COMPONENT = "postgres"
@@ -83,6 +86,8 @@ class DatabaseSwapper:
     # -- plumbing ------------------------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
+        import psycopg
+
         try:
             return self._admin.connect()
         except psycopg.Error as exc:
@@ -97,6 +102,9 @@ class DatabaseSwapper:
             return own.execute(query, (name,)).fetchone() is not None
 
     def _drop(self, name: str) -> None:
+        import psycopg
+        from psycopg import sql
+
         with self._connect() as conn:
             try:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -115,7 +123,7 @@ class DatabaseSwapper:
 
 
 def _database_name(dsn: str) -> str:
-    params = conninfo_to_dict(dsn)
+    params = parse_conninfo(dsn)
     name = params.get("dbname") or params.get("user")
     if not name:
         raise component_failed(COMPONENT, "the PostgreSQL database", "the DSN names no database")
@@ -123,4 +131,6 @@ def _database_name(dsn: str) -> str:
 
 
 def _rename(old: str, new: str) -> sql.Composed:
+    from psycopg import sql
+
     return sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
