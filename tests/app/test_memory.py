@@ -60,3 +60,16 @@ def test_objects_that_exist_at_start_up_are_left_out_of_later_collections() -> N
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0
+
+
+def test_the_server_loads_neither_the_clients_http_library_nor_a_database_driver_at_start() -> None:
+    # What the server imports it keeps: httpx2 is for the client commands, psycopg for restores.
+    program = "import sys, sddc_backup.app.server; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    environment = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", program], env=environment, capture_output=True, text=True, check=True
+    )
+    loaded = done.stdout
+    assert "'fastapi'" in loaded  # the program did import the server
+    assert "'httpx2'" not in loaded
+    assert "'psycopg'" not in loaded

@@ -14,15 +14,16 @@ import ssl
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx2 as httpx
 
 from sddc_backup.cli.client import tls
 from sddc_backup.cli.client.errors import ClientError, ExitCode, from_response
 
-TIMEOUT = httpx.Timeout(120.0, connect=15.0)  # validations and cancels answer only once done
+if TYPE_CHECKING:  # imported on first use: the server builds this command tree too, and never sends
+    import httpx2 as httpx
+
+TIMEOUT_S, CONNECT_TIMEOUT_S = 120.0, 15.0  # validations and cancels answer only once done
 HOW_TO_PIN = (
     "Pin the certificate with --fingerprint (the server prints 'TLS certificate ... SHA-256 "
     "fingerprint: ...' when it starts) or trust its CA with --ca-cert FILE "
@@ -131,6 +132,8 @@ class ServerSession:
     def close(self) -> None:
         """End the session on the server (best effort) and close the connections."""
         if self._refresh is not None and self._client is not None:
+            import httpx2 as httpx
+
             with suppress(httpx.HTTPError):  # the refresh token expires on its own anyway
                 self._client.request("DELETE", "/v1/tokens/refresh-token", json=self._refresh)
         self._access = self._refresh = None
@@ -150,12 +153,17 @@ class ServerSession:
 
     def _http(self) -> httpx.Client:
         if self._client is None:
+            import httpx2 as httpx
+
+            timeout = httpx.Timeout(TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
             self._client = httpx.Client(
-                base_url=self.target.url, verify=self.target.context, timeout=TIMEOUT, trust_env=False
+                base_url=self.target.url, verify=self.target.context, timeout=timeout, trust_env=False
             )
         return self._client
 
     def _send(self, method: str, path: str, bearer: bool = False, **kwargs: Any) -> Any:
+        import httpx2 as httpx
+
         headers = {"Authorization": f"Bearer {self._access}"} if bearer else {}
         try:
             response = self._http().request(method, path, headers=headers, **kwargs)
