@@ -366,21 +366,29 @@ def test_a_setval_line_of_another_sequence_is_not_replaced() -> None:
     assert pins.feed(line) + pins.finish() == line
 
 
-def test_the_server_and_the_upload_process_parse_and_dump_without_loading_psycopg(
-    sample_db: str, postgres: PostgresCluster
+def test_backup_and_restore_of_a_database_load_no_database_driver(
+    sample_db: str, postgres: PostgresCluster, tmp_path: Path
 ) -> None:
+    # The server and the upload process keep what they import: they parse, dump and restore with
+    # libpq and the client programs only.
+    copy = f"copy_{uuid.uuid4().hex[:8]}"
     program = f"""
-import sys
+import pathlib, sys
 import sddc_backup.app.server, sddc_backup.services.archive_upload
-from sddc_backup.services.components import PostgresComponent
+from sddc_backup.services.components import PostgresComponent, restore_into_new_database
 from sddc_backup.services.restore.database import DatabaseSwapper
-DatabaseSwapper({sample_db!r})
-component = PostgresComponent({sample_db!r}, bindir=__import__("pathlib").Path({str(postgres.bindir)!r}))
+bindir, dump = pathlib.Path({str(postgres.bindir)!r}), pathlib.Path({str(tmp_path / "dump.sql")!r})
+component = PostgresComponent({sample_db!r}, bindir=bindir)
 for entry in component.entries():
     stream = entry.open()
-    size = len(stream.read())
+    dump.write_bytes(stream.read())
     stream.close()
-    assert size == entry.size > 0, (size, entry.size)
+    assert dump.stat().st_size == entry.size > 0
+restored = restore_into_new_database(dump, {sample_db!r}, {copy!r}, bindir)
+swapper = DatabaseSwapper(restored, bindir)
+swap = swapper.plan("0123456789abcdef")
+assert swap.had_live and swap.database == {copy!r}
+swapper.finish(swap)
 print(sorted(m for m in sys.modules if m.startswith("psycopg")))
 """
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -389,3 +397,7 @@ print(sorted(m for m in sys.modules if m.startswith("psycopg")))
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+    copy_url = sample_db.rsplit("/", 1)[0] + "/" + copy
+    with psycopg.connect(copy_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM customers").fetchone()
+    assert row is not None and row[0] == ROWS  # the dump went through psql into the new database

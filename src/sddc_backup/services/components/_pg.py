@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +21,14 @@ from sddc_backup.services.components._conninfo import ConninfoError, make_connin
 
 if TYPE_CHECKING:  # imported where a connection is made: parsing and the client programs need no driver
     import psycopg
+
+PSQL_OPTIONS = (
+    "-X",
+    "-q",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "--no-password",
+)  # no psqlrc, no prompt, stop at an error
 
 STDERR_TAIL_BYTES = 2048
 _URL_SCHEMES = ("postgresql", "postgres")
@@ -78,6 +86,35 @@ def with_dbname(dsn: str, dbname: str) -> str:
     params = parse_conninfo(dsn)
     params["dbname"] = dbname
     return make_conninfo(params)
+
+
+class PsqlError(Exception):
+    """``run_psql`` failed; the message is psql's, with the password scrubbed."""
+
+
+def run_psql(
+    psql: Path, target: PgTarget, script: str, variables: Mapping[str, str] | None = None
+) -> list[str]:
+    """Run ``script`` with ``psql`` over ``target``, statement by statement (each commits, unless the
+    script opens a transaction), stopping at the first error. ``:'name'`` and ``:"name"`` in it are
+    ``variables[name]`` quoted by psql as a literal and as an identifier. Returns the rows printed,
+    one string per row (unaligned, no headers). Raises ``PsqlError``.
+
+    A client program rather than a driver: the server runs these statements during a restore, and a
+    driver once imported stays in its memory for good (ADR 0022)."""
+    args = [str(psql), *PSQL_OPTIONS, "-A", "-t", "-f", "-", f"--dbname={target.conninfo}"]
+    for name, value in (variables or {}).items():
+        args += ["-v", f"{name}={value}"]
+    try:
+        done = subprocess.run(
+            args, input=script, capture_output=True, text=True, env=target.env(), check=False
+        )
+    except OSError as exc:
+        raise PsqlError(f"cannot run {psql}: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        tail = done.stderr.strip()[-STDERR_TAIL_BYTES:]
+        raise PsqlError(target.scrub(f"psql exited with status {done.returncode}: {tail}"))
+    return [row for row in done.stdout.splitlines() if row]
 
 
 def find_tool(tool: str, bindir: Path | None, component: str) -> Path:

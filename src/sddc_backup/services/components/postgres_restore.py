@@ -1,7 +1,6 @@
 """Restoring a plain-SQL dump into a new PostgreSQL database (the restore side of ``postgres.py``).
 
-psycopg is imported by the functions that connect, not by the module: the server then loads it on
-its first restore, not at start (ADR 0022).
+Every statement runs in ``psql``, as the dump's load does: no database driver in the process (ADR 0022).
 """
 
 from __future__ import annotations
@@ -10,8 +9,17 @@ import logging
 import os
 from pathlib import Path
 
+from sddc_backup.archive.errors import ComponentFailedError
 from sddc_backup.services.components._common import component_failed
-from sddc_backup.services.components._pg import PgProcess, PgTarget, find_tool, with_dbname
+from sddc_backup.services.components._pg import (
+    PSQL_OPTIONS,
+    PgProcess,
+    PgTarget,
+    PsqlError,
+    find_tool,
+    run_psql,
+    with_dbname,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +56,26 @@ class DumpFeed:
         self.dsn = with_dbname(admin_dsn, new_database)
         self._target = PgTarget.parse(self.dsn, COMPONENT)
         self._subject = f"the PostgreSQL database {self._target.display}"
+        self._bindir = bindir
         psql = find_tool("psql", bindir, COMPONENT)
-        import psycopg
-        from psycopg import sql
-
         try:
-            with self._admin.connect() as conn:
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(new_database))
-                )
-        except psycopg.Error as exc:
-            detail = f"cannot create it: {self._admin.scrub(str(exc))}"
-            raise component_failed(COMPONENT, self._subject, detail) from None
-        args = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "--no-password"]
-        args += ["-f", "-", f"--dbname={self._target.conninfo}"]
+            run_psql(
+                psql, self._admin, 'CREATE DATABASE :"name" TEMPLATE template0;\n', {"name": new_database}
+            )
+        except PsqlError as exc:
+            raise component_failed(COMPONENT, self._subject, f"cannot create it: {exc}") from None
+        args = [
+            str(psql),
+            *PSQL_OPTIONS,
+            "--single-transaction",
+            "-f",
+            "-",
+            f"--dbname={self._target.conninfo}",
+        ]
         try:
             self._process = PgProcess(args, self._target.env(), fed=True)
         except OSError as exc:
-            _drop_database(self._admin, new_database)
+            self._drop_quietly()
             detail = f"cannot run {psql}: {exc.strerror or exc}"
             raise component_failed(COMPONENT, self._subject, detail) from None
 
@@ -98,7 +108,7 @@ class DumpFeed:
         finally:
             self._process.close()
         if failure:
-            _drop_database(self._admin, self._name)
+            self._drop_quietly()
             detail = f"the dump {self._source} cannot be loaded: psql {failure}"
             raise component_failed(COMPONENT, self._subject, detail)
 
@@ -113,15 +123,24 @@ class DumpFeed:
             self._process.kill()
         finally:
             self._process.close()
-            _drop_database(self._admin, self._name)
+            self._drop_quietly()
+
+    def _drop_quietly(self) -> None:
+        """Drop the new database after a failure, which is what gets reported: this one is logged."""
+        try:
+            drop_database(self._admin, self._name, self._bindir)
+        except ComponentFailedError as exc:
+            log.warning("Could not drop the half-restored database %s: %s", self._name, exc.message)
 
 
-def _drop_database(admin: PgTarget, name: str) -> None:
-    import psycopg
-    from psycopg import sql
-
+def drop_database(admin: PgTarget, name: str, bindir: Path | None = None) -> None:
+    """``DROP DATABASE IF EXISTS name WITH (FORCE)`` over ``admin``; ``ComponentFailedError`` if it fails."""
     try:
-        with admin.connect() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    except psycopg.Error as exc:
-        log.warning("Could not drop the half-restored database %s: %s", name, admin.scrub(str(exc)))
+        run_psql(
+            find_tool("psql", bindir, COMPONENT),
+            admin,
+            'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n',
+            {"name": name},
+        )
+    except PsqlError as exc:
+        raise component_failed(COMPONENT, f"the PostgreSQL database {name}", str(exc)) from None

@@ -3,29 +3,36 @@
 Like the file swaps, every operation is idempotent and reads the state from which databases exist, so
 that it finishes or undoes a swap interrupted at any point. The work is done over the ``postgres``
 maintenance database of the same server, because a database cannot be renamed while anyone (this
-connection included) is connected to it. psycopg is imported where a connection is made, so that the
-server loads it on its first restore, not at start (ADR 0022).
+connection included) is connected to it. The statements run in ``psql``, not through a driver in the
+server's process (ADR 0022).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sddc_backup.domain.restore import DatabaseSwap
 from sddc_backup.services.components._common import component_failed
 from sddc_backup.services.components._conninfo import parse_conninfo
-from sddc_backup.services.components._pg import PgTarget, with_dbname
-from sddc_backup.services.components.postgres_restore import DumpFeed
-
-if TYPE_CHECKING:
-    import psycopg
-    from psycopg import sql
+from sddc_backup.services.components._pg import PgTarget, PsqlError, find_tool, run_psql, with_dbname
+from sddc_backup.services.components.postgres_restore import DumpFeed, drop_database
 
 log = logging.getLogger(__name__)
 COMPONENT = "postgres"
 MAINTENANCE_DATABASE = "postgres"
+
+# Services are stopped, but a stray session would block the renames: they are ended first.
+_DISCONNECT = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname IN (:'database', :'other') AND pid <> pg_backend_pid();\n"
+)
+# In the transaction of the renames: the live database is moved aside only if it is there.
+_MOVE_LIVE_ASIDE = """SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'database') AS live \\gset
+\\if :live
+ALTER DATABASE :"database" RENAME TO :"aside";
+\\endif
+"""
 
 
 class DatabaseSwapper:
@@ -57,23 +64,17 @@ class DatabaseSwapper:
         """Rename live -> old and new -> live in one transaction: there is no moment without a database."""
         if self._exists(swap.old) or not self._exists(swap.new):
             return  # already swapped
-        with self._connect() as conn:
-            self._disconnect_all(conn, swap.database, swap.new)
-            with conn.transaction():
-                if swap.had_live and self._exists(swap.database, conn):
-                    conn.execute(_rename(swap.database, swap.old))
-                conn.execute(_rename(swap.new, swap.database))
+        script = _DISCONNECT + "BEGIN;\n" + (_MOVE_LIVE_ASIDE if swap.had_live else "")
+        script += 'ALTER DATABASE :"other" RENAME TO :"database";\nCOMMIT;\n'
+        self._psql(script, database=swap.database, other=swap.new, aside=swap.old)
 
     def roll_back(self, swap: DatabaseSwap) -> None:
         """Put the replaced database back under its name, and drop the restored one."""
         if self._exists(swap.old):
             self._drop(swap.new)  # the renames below need the name free
-            with self._connect() as conn:
-                self._disconnect_all(conn, swap.database, swap.old)
-                with conn.transaction():
-                    if self._exists(swap.database, conn):
-                        conn.execute(_rename(swap.database, swap.new))
-                    conn.execute(_rename(swap.old, swap.database))
+            script = _DISCONNECT + "BEGIN;\n" + _MOVE_LIVE_ASIDE
+            script += 'ALTER DATABASE :"other" RENAME TO :"database";\nCOMMIT;\n'
+            self._psql(script, database=swap.database, other=swap.old, aside=swap.new)
         elif not swap.had_live and not self._exists(swap.new) and self._exists(swap.database):
             self._drop(swap.database)  # nothing was there before, and the restored one was moved in
         self._drop(swap.new)
@@ -85,41 +86,19 @@ class DatabaseSwapper:
 
     # -- plumbing ------------------------------------------------------------------------------------
 
-    def _connect(self) -> psycopg.Connection[tuple[object, ...]]:
-        import psycopg
-
+    def _psql(self, script: str, **variables: str) -> list[str]:
         try:
-            return self._admin.connect()
-        except psycopg.Error as exc:
-            subject = f"the PostgreSQL database {self._admin.display}"
-            raise component_failed(COMPONENT, subject, self._admin.scrub(str(exc))) from None
+            return run_psql(find_tool("psql", self._bindir, COMPONENT), self._admin, script, variables)
+        except PsqlError as exc:
+            raise component_failed(
+                COMPONENT, f"the PostgreSQL database {self._admin.display}", str(exc)
+            ) from None
 
-    def _exists(self, name: str, conn: psycopg.Connection[tuple[object, ...]] | None = None) -> bool:
-        query = "SELECT 1 FROM pg_database WHERE datname = %s"
-        if conn is not None:
-            return conn.execute(query, (name,)).fetchone() is not None
-        with self._connect() as own:
-            return own.execute(query, (name,)).fetchone() is not None
+    def _exists(self, name: str) -> bool:
+        return bool(self._psql("SELECT 1 FROM pg_database WHERE datname = :'name';\n", name=name))
 
     def _drop(self, name: str) -> None:
-        import psycopg
-        from psycopg import sql
-
-        with self._connect() as conn:
-            try:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            except psycopg.Error as exc:
-                subject = f"the PostgreSQL database {name}"
-                raise component_failed(COMPONENT, subject, self._admin.scrub(str(exc))) from None
-
-    @staticmethod
-    def _disconnect_all(conn: psycopg.Connection[tuple[object, ...]], *names: str) -> None:
-        """Services are stopped, but a stray session would block the rename: end it."""
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
-            (list(names),),
-        )
+        drop_database(self._admin, name, self._bindir)
 
 
 def _database_name(dsn: str) -> str:
@@ -128,9 +107,3 @@ def _database_name(dsn: str) -> str:
     if not name:
         raise component_failed(COMPONENT, "the PostgreSQL database", "the DSN names no database")
     return str(name)
-
-
-def _rename(old: str, new: str) -> sql.Composed:
-    from psycopg import sql
-
-    return sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new))
