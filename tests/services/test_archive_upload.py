@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import pickle
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,13 +104,23 @@ async def test_the_child_uploads_the_whole_archive_and_reports_it(
     seen: list[int] = []
     uploaded = await upload_archive(job(tmp_path, paths=(root,)), seen.append)
     stored = (tmp_path / "backups" / NAME).read_bytes()
-    assert uploaded.result.info.size == uploaded.summary.size == len(stored) == seen[-1]
+    assert uploaded.result.info.size == uploaded.size == len(stored) == seen[-1]
     assert uploaded.result.sha256 == hashlib.sha256(stored).hexdigest()
     assert seen == sorted(seen) and len(seen) > 1  # progress arrived while it ran
     report = read_archive([stored], PASSPHRASE, DiscardingSink())  # checks every member against the manifest
     names = {m.name for m in report.members}
     assert {f"vcf-backup-test/files{root}/file-{i:02d}.bin" for i in range(40)} <= names
     assert sorted(p.name for p in (tmp_path / "backups").iterdir()) == [NAME]
+
+
+async def test_the_outcome_the_server_receives_does_not_grow_with_the_number_of_files(
+    tmp_path: Path, no_new_processes: None
+) -> None:
+    # The server keeps what it unpickles scattered over its heap: the manifest stays in the child.
+    root = tree(tmp_path, files=2000, size=16)
+    uploaded = await upload_archive(job(tmp_path, paths=(root,)), lambda _: None)
+    assert uploaded.size == (tmp_path / "backups" / NAME).stat().st_size
+    assert len(pickle.dumps(uploaded)) < 2048
 
 
 async def test_the_secrets_are_in_neither_argv_nor_the_environment_of_the_child(

@@ -34,7 +34,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from sddc_backup.archive.writer import ArchiveSummary
 from sddc_backup.domain.backup_config import BackupLocation
 from sddc_backup.domain.errors import SddcBackupError
 from sddc_backup.domain.storage import PutResult
@@ -68,7 +67,8 @@ class UploadJob:
 @dataclass(frozen=True)
 class Uploaded:
     result: PutResult  # what the location stored, and the SHA-256 of what was sent
-    summary: ArchiveSummary  # what the writer produced
+    size: int  # of the archive the writer produced. Not its manifest: thousands of members that the
+    # server would unpickle and keep scattered over its heap, for nothing it reads
 
 
 class UploadProcessError(SddcBackupError):
@@ -183,7 +183,7 @@ async def _upload(job: UploadJob, progress_fd: int) -> Uploaded:
     finally:
         await storage.close()
     assert stream.summary is not None  # set once the stream has been read to its end
-    return Uploaded(result, stream.summary)
+    return Uploaded(result, stream.summary.size)
 
 
 def _send_outcome(fd: int, outcome: object) -> None:

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sddc_backup.archive.manifest import archive_name, base_name, sidecar_text
-from sddc_backup.archive.writer import ArchiveSummary
 from sddc_backup.domain.backup_config import BackupConfiguration
 from sddc_backup.domain.clock import Clock
 from sddc_backup.domain.errors import InvalidInputError, SddcBackupError
@@ -168,7 +167,7 @@ class BackupService:
             result = uploaded.result
             await ctrl.subtask(SUBTASKS[2][0])
             await ctrl.stage("Check the stored file")
-            await _check_stored(storage, name, uploaded.summary)
+            await _check_stored(storage, name, uploaded.size)
             await ctrl.stage("Write the checksum sidecar")
             await storage.put(name + ".sha256", BytesSource(sidecar_text(name, result.sha256).encode()))
             await ctrl.stage("Record the backup in the catalog")
@@ -208,12 +207,12 @@ async def _unused_time(storage: Storage, fqdn: str, now: datetime) -> datetime:
         moment += timedelta(seconds=1)
 
 
-async def _check_stored(storage: Storage, name: str, summary: ArchiveSummary) -> None:
+async def _check_stored(storage: Storage, name: str, size: int) -> None:
     """The stored file must be the whole archive the writer produced (the upload has already checked
     it against what was sent, and hashed it); a file that fails is deleted, so that nothing
     incomplete looks like a backup."""
     stored = await storage.stat(name)
-    if stored.size != summary.size:
+    if stored.size != size:
         with suppress(StorageError):
             await storage.delete(name)
         raise IntegrityError(f"{name} on the backup location is not the archive that was written.")
