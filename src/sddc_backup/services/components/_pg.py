@@ -22,13 +22,8 @@ from sddc_backup.services.components._conninfo import ConninfoError, make_connin
 if TYPE_CHECKING:  # imported where a connection is made: parsing and the client programs need no driver
     import psycopg
 
-PSQL_OPTIONS = (
-    "-X",
-    "-q",
-    "-v",
-    "ON_ERROR_STOP=1",
-    "--no-password",
-)  # no psqlrc, no prompt, stop at an error
+# No psqlrc, no password prompt, stop at the first error.
+PSQL_OPTIONS = ("-X", "-q", "-v", "ON_ERROR_STOP=1", "--no-password")
 
 STDERR_TAIL_BYTES = 2048
 _URL_SCHEMES = ("postgresql", "postgres")
