@@ -56,8 +56,7 @@ class DumpFeed:
         self.dsn = with_dbname(admin_dsn, new_database)
         self._target = PgTarget.parse(self.dsn, COMPONENT)
         self._subject = f"the PostgreSQL database {self._target.display}"
-        self._bindir = bindir
-        psql = find_tool("psql", bindir, COMPONENT)
+        psql = self._psql = find_tool("psql", bindir, COMPONENT)
         try:
             run_psql(
                 psql, self._admin, 'CREATE DATABASE :"name" TEMPLATE template0;\n', {"name": new_database}
@@ -128,16 +127,16 @@ class DumpFeed:
     def _drop_quietly(self) -> None:
         """Drop the new database after a failure, which is what gets reported: this one is logged."""
         try:
-            drop_database(self._admin, self._name, self._bindir)
+            drop_database(self._psql, self._admin, self._name)
         except ComponentFailedError as exc:
             log.warning("Could not drop the half-restored database %s: %s", self._name, exc.message)
 
 
-def drop_database(admin: PgTarget, name: str, bindir: Path | None = None) -> None:
+def drop_database(psql: Path, admin: PgTarget, name: str) -> None:
     """``DROP DATABASE IF EXISTS name WITH (FORCE)`` over ``admin``; ``ComponentFailedError`` if it fails."""
     try:
         run_psql(
-            find_tool("psql", bindir, COMPONENT),
+            psql,
             admin,
             'DROP DATABASE IF EXISTS :"name" WITH (FORCE);\n',
             {"name": name},

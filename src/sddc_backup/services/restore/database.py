@@ -10,6 +10,7 @@ server's process (ADR 0022).
 from __future__ import annotations
 
 import logging
+from functools import cached_property
 from pathlib import Path
 
 from sddc_backup.domain.restore import DatabaseSwap
@@ -86,9 +87,15 @@ class DatabaseSwapper:
 
     # -- plumbing ------------------------------------------------------------------------------------
 
+    @cached_property
+    def _psql_tool(self) -> Path:
+        """Found at the first statement, not at start: a service without psql starts, and a restore
+        says what is missing. Once: ``find_tool`` may run ``pg_config``."""
+        return find_tool("psql", self._bindir, COMPONENT)
+
     def _psql(self, script: str, **variables: str) -> list[str]:
         try:
-            return run_psql(find_tool("psql", self._bindir, COMPONENT), self._admin, script, variables)
+            return run_psql(self._psql_tool, self._admin, script, variables)
         except PsqlError as exc:
             raise component_failed(
                 COMPONENT, f"the PostgreSQL database {self._admin.display}", str(exc)
@@ -98,7 +105,7 @@ class DatabaseSwapper:
         return bool(self._psql("SELECT 1 FROM pg_database WHERE datname = :'name';\n", name=name))
 
     def _drop(self, name: str) -> None:
-        drop_database(self._admin, name, self._bindir)
+        drop_database(self._psql_tool, self._admin, name)
 
 
 def _database_name(dsn: str) -> str:
